@@ -1,0 +1,2 @@
+//! The `dtunet` command-line tool.
+fn main() {}

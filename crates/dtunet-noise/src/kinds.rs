@@ -1,0 +1,360 @@
+//! The diffusion noise kinds of SPEC §2.2–2.5 (`tsimplex`, `tsg`, `kts`, `gauss`,
+//! `simplex3d`), generated for a `[B, C, H, W]` batch with one timestep per sample, in
+//! parallel over rows.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use rayon::prelude::*;
+
+use crate::error::NoiseError;
+use crate::fractal::{FractalParams, OctaveGrid};
+use crate::opensimplex::OpenSimplex;
+use crate::shape::{BatchShape, NoiseField};
+
+/// Which noise drives the forward and reverse diffusion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoiseKind {
+    /// `N(0, I)`, the DDPM baseline.
+    Gauss,
+    /// Time-indexed 4-D OpenSimplex octave sum (the paper's default).
+    Tsimplex,
+    /// `α·Tsimplex + (1−α)·N(0, I)` with `α = 1 − t/T` (paper Eq. 6).
+    Tsg,
+    /// Komal-Tsimplex: per-patch base period from a Gaussian over the patch grid (paper Eq. 7).
+    Kts,
+    /// The AnoDDPM 3-D simplex octave sum `noise3(x, y, t)`, one seed per channel.
+    Simplex3d,
+}
+
+impl NoiseKind {
+    /// Every kind, in the order the CLI lists them.
+    pub const ALL: [NoiseKind; 5] =
+        [NoiseKind::Gauss, NoiseKind::Tsimplex, NoiseKind::Tsg, NoiseKind::Kts, NoiseKind::Simplex3d];
+
+    /// The kind's name on the command line and in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            NoiseKind::Gauss => "gauss",
+            NoiseKind::Tsimplex => "tsimplex",
+            NoiseKind::Tsg => "tsg",
+            NoiseKind::Kts => "kts",
+            NoiseKind::Simplex3d => "simplex3d",
+        }
+    }
+}
+
+impl fmt::Display for NoiseKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for NoiseKind {
+    type Err = NoiseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        NoiseKind::ALL.into_iter().find(|kind| kind.name() == text).ok_or_else(|| {
+            NoiseError::InvalidParameter {
+                name: "noise kind",
+                found: format!("{text:?}"),
+                expected: "one of gauss, tsimplex, tsg, kts, simplex3d",
+            }
+        })
+    }
+}
+
+/// Everything that defines a noise source (paper Table 6 defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoiseConfig {
+    /// The noise kind.
+    pub kind: NoiseKind,
+    /// Octaves, persistence and base period of the simplex kinds.
+    pub fractal: FractalParams,
+    /// KTs patch side `P` in pixels (must divide height and width).
+    pub kts_patch_px: usize,
+    /// KTs spread `σ` of the Gaussian over the patch grid, in patches.
+    pub kts_sigma: f64,
+    /// Total diffusion steps `T` of the Tsg blend `α = 1 − t/T`.
+    pub total_steps: u32,
+    /// Scale every sample to zero mean and unit variance (off in the reference).
+    pub standardize: bool,
+}
+
+impl Default for NoiseConfig {
+    fn default() -> Self {
+        Self {
+            kind: NoiseKind::Tsimplex,
+            fractal: FractalParams::default(),
+            kts_patch_px: 16,
+            kts_sigma: 4.0,
+            total_steps: 1000,
+            standardize: false,
+        }
+    }
+}
+
+impl NoiseConfig {
+    /// Checks the parameters the kind uses (octaves, persistence, frequency, KTs σ and patch,
+    /// Tsg total steps).
+    pub fn validate(&self) -> Result<(), NoiseError> {
+        if self.kind != NoiseKind::Gauss {
+            self.fractal.validate()?;
+        }
+        if self.kind == NoiseKind::Kts {
+            if self.kts_patch_px == 0 {
+                return Err(NoiseError::InvalidParameter {
+                    name: "kts patch size",
+                    found: "0".into(),
+                    expected: "a patch side of at least 1 pixel",
+                });
+            }
+            if !(self.kts_sigma.is_finite() && self.kts_sigma > 0.0) {
+                return Err(NoiseError::InvalidParameter {
+                    name: "kts sigma",
+                    found: self.kts_sigma.to_string(),
+                    expected: "a finite number > 0",
+                });
+            }
+        }
+        if self.kind == NoiseKind::Tsg && self.total_steps == 0 {
+            return Err(NoiseError::InvalidParameter {
+                name: "total steps",
+                found: "0".into(),
+                expected: "at least 1 diffusion step",
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks that `shape` and `timesteps` fit this configuration.
+    pub fn validate_request(&self, shape: BatchShape, timesteps: &[u32]) -> Result<(), NoiseError> {
+        self.validate()?;
+        shape.validate()?;
+        if timesteps.len() != shape.batch && timesteps.len() != 1 {
+            return Err(NoiseError::TimestepCount { found: timesteps.len(), batch: shape.batch });
+        }
+        if self.kind == NoiseKind::Kts
+            && (shape.height % self.kts_patch_px != 0 || shape.width % self.kts_patch_px != 0)
+        {
+            return Err(NoiseError::InvalidShape {
+                found: shape.to_string(),
+                reason: format!(
+                    "height {} and width {} must both be divisible by the KTs patch size {}",
+                    shape.height, shape.width, self.kts_patch_px
+                ),
+            });
+        }
+        if self.kind == NoiseKind::Tsg {
+            if let Some(&t) = timesteps.iter().find(|&&t| t > self.total_steps) {
+                return Err(NoiseError::InvalidParameter {
+                    name: "timestep",
+                    found: t.to_string(),
+                    expected: "a timestep in 0..=total steps for tsg",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Generates one batch from explicit seeds: `simplex_seed` seeds the OpenSimplex instance
+    /// (channel `c` of `simplex3d` uses `simplex_seed + c`), `gauss_seed` the Gaussian stream.
+    ///
+    /// `timesteps` holds one diffusion step per sample, or a single step for all samples.
+    pub fn generate(
+        &self,
+        shape: BatchShape,
+        timesteps: &[u32],
+        simplex_seed: i64,
+        gauss_seed: u64,
+    ) -> Result<NoiseField, NoiseError> {
+        self.validate_request(shape, timesteps)?;
+        let t_of = |b: usize| f64::from(timesteps[if timesteps.len() == 1 { 0 } else { b }]);
+        let mut field = NoiseField::zeros(shape);
+        match self.kind {
+            NoiseKind::Gauss => fill_gauss(&mut field, gauss_seed),
+            NoiseKind::Tsimplex => {
+                fill_tsimplex(&mut field, &OpenSimplex::new(simplex_seed), &self.fractal, t_of)
+            }
+            NoiseKind::Tsg => {
+                fill_tsimplex(&mut field, &OpenSimplex::new(simplex_seed), &self.fractal, t_of);
+                let mut gauss = NoiseField::zeros(shape);
+                fill_gauss(&mut gauss, gauss_seed);
+                let total = f64::from(self.total_steps);
+                let n = shape.sample_len();
+                for (b, (sample, gauss)) in
+                    field.data.chunks_mut(n).zip(gauss.data.chunks(n)).enumerate()
+                {
+                    let alpha = 1.0 - t_of(b) / total;
+                    for (value, g) in sample.iter_mut().zip(gauss) {
+                        *value = alpha * *value + (1.0 - alpha) * g;
+                    }
+                }
+            }
+            NoiseKind::Kts => fill_kts(
+                &mut field,
+                &OpenSimplex::new(simplex_seed),
+                &self.fractal,
+                self.kts_patch_px,
+                self.kts_sigma,
+                t_of,
+            ),
+            NoiseKind::Simplex3d => fill_simplex3d(&mut field, simplex_seed, &self.fractal, t_of),
+        }
+        if self.standardize {
+            field.standardize_per_sample();
+        }
+        Ok(field)
+    }
+}
+
+/// Position of one image row inside an NCHW batch.
+#[derive(Debug, Clone, Copy)]
+struct RowIndex {
+    sample: usize,
+    channel: usize,
+    row: usize,
+}
+
+/// Runs `fill_row(index, row_values)` for every image row of `field`, in parallel.
+fn for_each_row(field: &mut NoiseField, fill_row: impl Fn(RowIndex, &mut [f64]) + Sync) {
+    let BatchShape { channels, height, width, .. } = field.shape;
+    field.data.par_chunks_mut(width).enumerate().for_each(|(flat_row, values)| {
+        let index = RowIndex {
+            sample: flat_row / (channels * height),
+            channel: (flat_row / height) % channels,
+            row: flat_row % height,
+        };
+        fill_row(index, values);
+    });
+}
+
+/// Tsimplex (SPEC §2.2): `Σ_k p^k · noise4(x/F_k, y/F_k, c/F_k, t/F_k)`.
+fn fill_tsimplex(
+    field: &mut NoiseField,
+    noise: &OpenSimplex,
+    params: &FractalParams,
+    t_of: impl Fn(usize) -> f64 + Sync,
+) {
+    let grid = OctaveGrid::new(params, field.shape.height, field.shape.width);
+    for_each_row(field, |index, values| {
+        let t = t_of(index.sample);
+        for (k, &(amplitude, period)) in grid.terms.iter().enumerate() {
+            let y = grid.rows[k][index.row];
+            let z = index.channel as f64 / period;
+            let w = t / period;
+            noise.add_noise4_row(values, &grid.columns[k], y, z, w, amplitude);
+        }
+    });
+}
+
+/// The AnoDDPM 3-D octave sum `Σ_k p^k · noise3(x/F_k, y/F_k, t/F_k)`, channel `c` seeded
+/// with `simplex_seed + c` (wrapping) so channels are independent.
+fn fill_simplex3d(
+    field: &mut NoiseField,
+    simplex_seed: i64,
+    params: &FractalParams,
+    t_of: impl Fn(usize) -> f64 + Sync,
+) {
+    let grid = OctaveGrid::new(params, field.shape.height, field.shape.width);
+    let per_channel: Vec<OpenSimplex> = (0..field.shape.channels)
+        .map(|c| OpenSimplex::new(simplex_seed.wrapping_add(c as i64)))
+        .collect();
+    for_each_row(field, |index, values| {
+        let noise = &per_channel[index.channel];
+        let t = t_of(index.sample);
+        for (k, &(amplitude, period)) in grid.terms.iter().enumerate() {
+            let y = grid.rows[k][index.row];
+            let w = t / period;
+            for (value, &x) in values.iter_mut().zip(&grid.columns[k]) {
+                *value += amplitude * noise.noise3(x, y, w);
+            }
+        }
+    });
+}
+
+/// The KTs base period of patch `(i, j)` (1-based, `n × m` patches):
+/// `δ·exp(−((i−(n+1)/2)² + (j−(m+1)/2)²) / (2σ²))`, floored at 1e-3 (SPEC §2.4).
+pub fn kts_patch_frequency(i: usize, j: usize, n: usize, m: usize, delta: f64, sigma: f64) -> f64 {
+    let di = i as f64 - (n as f64 + 1.0) / 2.0;
+    let dj = j as f64 - (m as f64 + 1.0) / 2.0;
+    let frequency = delta * (-(di * di + dj * dj) / (2.0 * sigma * sigma)).exp();
+    frequency.max(1e-3)
+}
+
+/// KTs (SPEC §2.4): Tsimplex with patch-local coordinates `0..P` and a per-patch base period.
+/// Patch row `i` runs down the image (`n = H/P`), patch column `j` across (`m = W/P`).
+fn fill_kts(
+    field: &mut NoiseField,
+    noise: &OpenSimplex,
+    params: &FractalParams,
+    patch_px: usize,
+    sigma: f64,
+    t_of: impl Fn(usize) -> f64 + Sync,
+) {
+    let (n, m) = (field.shape.height / patch_px, field.shape.width / patch_px);
+    let patch_grids: Vec<OctaveGrid> = (0..n * m)
+        .map(|p| {
+            let frequency = kts_patch_frequency(p / m + 1, p % m + 1, n, m, params.frequency, sigma);
+            OctaveGrid::new(&FractalParams { frequency, ..*params }, patch_px, patch_px)
+        })
+        .collect();
+    for_each_row(field, |index, values| {
+        let t = t_of(index.sample);
+        let (patch_row, local_y) = (index.row / patch_px, index.row % patch_px);
+        for (patch_col, patch_values) in values.chunks_mut(patch_px).enumerate() {
+            let grid = &patch_grids[patch_row * m + patch_col];
+            for (k, &(amplitude, period)) in grid.terms.iter().enumerate() {
+                let y = grid.rows[k][local_y];
+                let z = index.channel as f64 / period;
+                let w = t / period;
+                noise.add_noise4_row(patch_values, &grid.columns[k], y, z, w, amplitude);
+            }
+        }
+    });
+}
+
+/// Standard normal values; plane `(b, c)` draws from ChaCha8 stream `b·C + c` of
+/// `gauss_seed`, so the result does not depend on the thread count.
+fn fill_gauss(field: &mut NoiseField, gauss_seed: u64) {
+    let plane_len = field.shape.height * field.shape.width;
+    field.data.par_chunks_mut(plane_len).enumerate().for_each(|(plane, values)| {
+        let mut rng = ChaCha8Rng::seed_from_u64(gauss_seed);
+        rng.set_stream(plane as u64);
+        for value in values {
+            *value = rng.sample(StandardNormal);
+        }
+    });
+}
+
+/// A seeded stream of noise batches: each call draws fresh OpenSimplex and Gaussian seeds from
+/// one ChaCha8 generator, so a run is reproducible from its seed.
+#[derive(Debug, Clone)]
+pub struct NoiseSource {
+    config: NoiseConfig,
+    rng: ChaCha8Rng,
+}
+
+impl NoiseSource {
+    /// A source for `config`, seeded with `seed`; fails on invalid parameters.
+    pub fn new(config: NoiseConfig, seed: u64) -> Result<Self, NoiseError> {
+        config.validate()?;
+        Ok(Self { config, rng: ChaCha8Rng::seed_from_u64(seed) })
+    }
+
+    /// The configuration this source draws from.
+    pub fn config(&self) -> &NoiseConfig {
+        &self.config
+    }
+
+    /// Draws the next batch: `[B, C, H, W]` noise with timestep `timesteps[b]` for sample `b`.
+    pub fn sample(&mut self, shape: BatchShape, timesteps: &[u32]) -> Result<NoiseField, NoiseError> {
+        self.config.validate_request(shape, timesteps)?;
+        let simplex_seed: i64 = self.rng.random();
+        let gauss_seed: u64 = self.rng.random();
+        self.config.generate(shape, timesteps, simplex_seed, gauss_seed)
+    }
+}
