@@ -18,7 +18,11 @@ pub struct FractalParams {
 
 impl Default for FractalParams {
     fn default() -> Self {
-        Self { octaves: 6, persistence: 0.9, frequency: 64.0 }
+        Self {
+            octaves: 6,
+            persistence: 0.9,
+            frequency: 64.0,
+        }
     }
 }
 
@@ -81,8 +85,15 @@ impl OctaveGrid {
     pub fn new(params: &FractalParams, height: usize, width: usize) -> Self {
         let terms = params.octave_terms();
         let scaled = |n: usize| -> Vec<Vec<f64>> {
-            terms.iter().map(|&(_, period)| (0..n).map(|i| i as f64 / period).collect()).collect()
+            terms
+                .iter()
+                .map(|&(_, period)| (0..n).map(|i| i as f64 / period).collect())
+                .collect()
         };
-        Self { columns: scaled(width), rows: scaled(height), terms }
+        Self {
+            columns: scaled(width),
+            rows: scaled(height),
+            terms,
+        }
     }
 }

@@ -32,8 +32,13 @@ pub enum NoiseKind {
 
 impl NoiseKind {
     /// Every kind, in the order the CLI lists them.
-    pub const ALL: [NoiseKind; 5] =
-        [NoiseKind::Gauss, NoiseKind::Tsimplex, NoiseKind::Tsg, NoiseKind::Kts, NoiseKind::Simplex3d];
+    pub const ALL: [NoiseKind; 5] = [
+        NoiseKind::Gauss,
+        NoiseKind::Tsimplex,
+        NoiseKind::Tsg,
+        NoiseKind::Kts,
+        NoiseKind::Simplex3d,
+    ];
 
     /// The kind's name on the command line and in configs.
     pub fn name(self) -> &'static str {
@@ -57,13 +62,14 @@ impl FromStr for NoiseKind {
     type Err = NoiseError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        NoiseKind::ALL.into_iter().find(|kind| kind.name() == text).ok_or_else(|| {
-            NoiseError::InvalidParameter {
+        NoiseKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == text)
+            .ok_or_else(|| NoiseError::InvalidParameter {
                 name: "noise kind",
                 found: format!("{text:?}"),
                 expected: "one of gauss, tsimplex, tsg, kts, simplex3d",
-            }
-        })
+            })
     }
 }
 
@@ -135,10 +141,14 @@ impl NoiseConfig {
         self.validate()?;
         shape.validate()?;
         if timesteps.len() != shape.batch && timesteps.len() != 1 {
-            return Err(NoiseError::TimestepCount { found: timesteps.len(), batch: shape.batch });
+            return Err(NoiseError::TimestepCount {
+                found: timesteps.len(),
+                batch: shape.batch,
+            });
         }
         if self.kind == NoiseKind::Kts
-            && (shape.height % self.kts_patch_px != 0 || shape.width % self.kts_patch_px != 0)
+            && (!shape.height.is_multiple_of(self.kts_patch_px)
+                || !shape.width.is_multiple_of(self.kts_patch_px))
         {
             return Err(NoiseError::InvalidShape {
                 found: shape.to_string(),
@@ -148,14 +158,14 @@ impl NoiseConfig {
                 ),
             });
         }
-        if self.kind == NoiseKind::Tsg {
-            if let Some(&t) = timesteps.iter().find(|&&t| t > self.total_steps) {
-                return Err(NoiseError::InvalidParameter {
-                    name: "timestep",
-                    found: t.to_string(),
-                    expected: "a timestep in 0..=total steps for tsg",
-                });
-            }
+        if self.kind == NoiseKind::Tsg
+            && let Some(&t) = timesteps.iter().find(|&&t| t > self.total_steps)
+        {
+            return Err(NoiseError::InvalidParameter {
+                name: "timestep",
+                found: t.to_string(),
+                expected: "a timestep in 0..=total steps for tsg",
+            });
         }
         Ok(())
     }
@@ -176,17 +186,28 @@ impl NoiseConfig {
         let mut field = NoiseField::zeros(shape);
         match self.kind {
             NoiseKind::Gauss => fill_gauss(&mut field, gauss_seed),
-            NoiseKind::Tsimplex => {
-                fill_tsimplex(&mut field, &OpenSimplex::new(simplex_seed), &self.fractal, t_of)
-            }
+            NoiseKind::Tsimplex => fill_tsimplex(
+                &mut field,
+                &OpenSimplex::new(simplex_seed),
+                &self.fractal,
+                t_of,
+            ),
             NoiseKind::Tsg => {
-                fill_tsimplex(&mut field, &OpenSimplex::new(simplex_seed), &self.fractal, t_of);
+                fill_tsimplex(
+                    &mut field,
+                    &OpenSimplex::new(simplex_seed),
+                    &self.fractal,
+                    t_of,
+                );
                 let mut gauss = NoiseField::zeros(shape);
                 fill_gauss(&mut gauss, gauss_seed);
                 let total = f64::from(self.total_steps);
                 let n = shape.sample_len();
-                for (b, (sample, gauss)) in
-                    field.data.chunks_mut(n).zip(gauss.data.chunks(n)).enumerate()
+                for (b, (sample, gauss)) in field
+                    .data
+                    .chunks_mut(n)
+                    .zip(gauss.data.chunks(n))
+                    .enumerate()
                 {
                     let alpha = 1.0 - t_of(b) / total;
                     for (value, g) in sample.iter_mut().zip(gauss) {
@@ -221,15 +242,24 @@ struct RowIndex {
 
 /// Runs `fill_row(index, row_values)` for every image row of `field`, in parallel.
 fn for_each_row(field: &mut NoiseField, fill_row: impl Fn(RowIndex, &mut [f64]) + Sync) {
-    let BatchShape { channels, height, width, .. } = field.shape;
-    field.data.par_chunks_mut(width).enumerate().for_each(|(flat_row, values)| {
-        let index = RowIndex {
-            sample: flat_row / (channels * height),
-            channel: (flat_row / height) % channels,
-            row: flat_row % height,
-        };
-        fill_row(index, values);
-    });
+    let BatchShape {
+        channels,
+        height,
+        width,
+        ..
+    } = field.shape;
+    field
+        .data
+        .par_chunks_mut(width)
+        .enumerate()
+        .for_each(|(flat_row, values)| {
+            let index = RowIndex {
+                sample: flat_row / (channels * height),
+                channel: (flat_row / height) % channels,
+                row: flat_row % height,
+            };
+            fill_row(index, values);
+        });
 }
 
 /// Tsimplex (SPEC §2.2): `Σ_k p^k · noise4(x/F_k, y/F_k, c/F_k, t/F_k)`.
@@ -298,8 +328,16 @@ fn fill_kts(
     let (n, m) = (field.shape.height / patch_px, field.shape.width / patch_px);
     let patch_grids: Vec<OctaveGrid> = (0..n * m)
         .map(|p| {
-            let frequency = kts_patch_frequency(p / m + 1, p % m + 1, n, m, params.frequency, sigma);
-            OctaveGrid::new(&FractalParams { frequency, ..*params }, patch_px, patch_px)
+            let frequency =
+                kts_patch_frequency(p / m + 1, p % m + 1, n, m, params.frequency, sigma);
+            OctaveGrid::new(
+                &FractalParams {
+                    frequency,
+                    ..*params
+                },
+                patch_px,
+                patch_px,
+            )
         })
         .collect();
     for_each_row(field, |index, values| {
@@ -321,13 +359,17 @@ fn fill_kts(
 /// `gauss_seed`, so the result does not depend on the thread count.
 fn fill_gauss(field: &mut NoiseField, gauss_seed: u64) {
     let plane_len = field.shape.height * field.shape.width;
-    field.data.par_chunks_mut(plane_len).enumerate().for_each(|(plane, values)| {
-        let mut rng = ChaCha8Rng::seed_from_u64(gauss_seed);
-        rng.set_stream(plane as u64);
-        for value in values {
-            *value = rng.sample(StandardNormal);
-        }
-    });
+    field
+        .data
+        .par_chunks_mut(plane_len)
+        .enumerate()
+        .for_each(|(plane, values)| {
+            let mut rng = ChaCha8Rng::seed_from_u64(gauss_seed);
+            rng.set_stream(plane as u64);
+            for value in values {
+                *value = rng.sample(StandardNormal);
+            }
+        });
 }
 
 /// A seeded stream of noise batches: each call draws fresh OpenSimplex and Gaussian seeds from
@@ -342,7 +384,10 @@ impl NoiseSource {
     /// A source for `config`, seeded with `seed`; fails on invalid parameters.
     pub fn new(config: NoiseConfig, seed: u64) -> Result<Self, NoiseError> {
         config.validate()?;
-        Ok(Self { config, rng: ChaCha8Rng::seed_from_u64(seed) })
+        Ok(Self {
+            config,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        })
     }
 
     /// The configuration this source draws from.
@@ -351,10 +396,165 @@ impl NoiseSource {
     }
 
     /// Draws the next batch: `[B, C, H, W]` noise with timestep `timesteps[b]` for sample `b`.
-    pub fn sample(&mut self, shape: BatchShape, timesteps: &[u32]) -> Result<NoiseField, NoiseError> {
+    pub fn sample(
+        &mut self,
+        shape: BatchShape,
+        timesteps: &[u32],
+    ) -> Result<NoiseField, NoiseError> {
         self.config.validate_request(shape, timesteps)?;
         let simplex_seed: i64 = self.rng.random();
         let gauss_seed: u64 = self.rng.random();
-        self.config.generate(shape, timesteps, simplex_seed, gauss_seed)
+        self.config
+            .generate(shape, timesteps, simplex_seed, gauss_seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Moments;
+
+    fn config(kind: NoiseKind) -> NoiseConfig {
+        NoiseConfig {
+            kind,
+            ..NoiseConfig::default()
+        }
+    }
+
+    #[test]
+    fn every_kind_is_deterministic_per_seed_and_differs_across_seeds() {
+        let shape = BatchShape::new(2, 2, 16, 32);
+        for kind in NoiseKind::ALL {
+            let mut a = NoiseSource::new(config(kind), 9).expect("valid");
+            let mut b = NoiseSource::new(config(kind), 9).expect("valid");
+            let mut c = NoiseSource::new(config(kind), 10).expect("valid");
+            let first = a.sample(shape, &[5, 900]).expect("sample");
+            assert_eq!(first, b.sample(shape, &[5, 900]).expect("sample"), "{kind}");
+            assert_ne!(first, c.sample(shape, &[5, 900]).expect("sample"), "{kind}");
+            assert_ne!(
+                first,
+                a.sample(shape, &[5, 900]).expect("sample"),
+                "{kind}: fresh seed per call"
+            );
+            assert!(first.data.iter().all(|v| v.is_finite()));
+        }
+    }
+
+    #[test]
+    fn tsimplex_depends_on_each_samples_timestep() {
+        let shape = BatchShape::new(3, 1, 8, 8);
+        let field = config(NoiseKind::Tsimplex)
+            .generate(shape, &[100, 100, 101], 1, 0)
+            .expect("valid");
+        assert_eq!(field.sample(0), field.sample(1));
+        assert_ne!(field.sample(1), field.sample(2));
+        let broadcast = config(NoiseKind::Tsimplex)
+            .generate(shape, &[100], 1, 0)
+            .expect("valid");
+        assert_eq!(broadcast.sample(2), field.sample(0));
+    }
+
+    #[test]
+    fn tsg_blends_tsimplex_and_gauss_by_alpha() {
+        let shape = BatchShape::new(3, 1, 6, 10);
+        let t = [0, 500, 1000];
+        let tsg = config(NoiseKind::Tsg)
+            .generate(shape, &t, 4, 77)
+            .expect("valid");
+        let ts = config(NoiseKind::Tsimplex)
+            .generate(shape, &t, 4, 77)
+            .expect("valid");
+        let gauss = config(NoiseKind::Gauss)
+            .generate(shape, &t, 4, 77)
+            .expect("valid");
+        for (b, &t_b) in t.iter().enumerate() {
+            let alpha = 1.0 - f64::from(t_b) / 1000.0;
+            for ((v, s), g) in tsg.sample(b).iter().zip(ts.sample(b)).zip(gauss.sample(b)) {
+                assert!((v - (alpha * s + (1.0 - alpha) * g)).abs() < 1e-15);
+            }
+        }
+    }
+
+    #[test]
+    fn gauss_is_standard_normal() {
+        let field = config(NoiseKind::Gauss)
+            .generate(BatchShape::new(4, 1, 128, 96), &[0], 0, 3)
+            .expect("valid");
+        let m = Moments::of(&field.data);
+        assert!(m.mean.abs() < 0.01, "{m:?}");
+        assert!((m.std - 1.0).abs() < 0.01, "{m:?}");
+        assert!((m.kurtosis - 3.0).abs() < 0.05, "{m:?}");
+    }
+
+    #[test]
+    fn standardize_gives_zero_mean_unit_variance_per_sample() {
+        let cfg = NoiseConfig {
+            standardize: true,
+            ..config(NoiseKind::Tsimplex)
+        };
+        let field = cfg
+            .generate(BatchShape::new(2, 3, 20, 28), &[3, 600], -8, 0)
+            .expect("valid");
+        for b in 0..2 {
+            let m = Moments::of(field.sample(b));
+            assert!(m.mean.abs() < 1e-12 && (m.std - 1.0).abs() < 1e-12, "{m:?}");
+        }
+    }
+
+    #[test]
+    fn kts_uses_per_patch_frequency_from_a_gaussian() {
+        // 4x6 patches: the centre is between patches; the corner is far out.
+        let centre = kts_patch_frequency(2, 3, 4, 6, 64.0, 4.0);
+        let corner = kts_patch_frequency(1, 1, 4, 6, 64.0, 4.0);
+        assert!((centre - 64.0 * (-(0.25 + 0.25) / 32.0f64).exp()).abs() < 1e-12);
+        assert!(corner < centre);
+        assert_eq!(
+            kts_patch_frequency(1, 1, 100, 100, 64.0, 1.0),
+            1e-3,
+            "floored"
+        );
+    }
+
+    #[test]
+    fn rejects_invalid_parameters_with_named_values() {
+        let bad = |cfg: NoiseConfig, shape: BatchShape, t: &[u32]| {
+            cfg.generate(shape, t, 0, 0)
+                .expect_err("must fail")
+                .to_string()
+        };
+        let shape = BatchShape::new(1, 1, 32, 32);
+        let mut cfg = config(NoiseKind::Tsimplex);
+        cfg.fractal.octaves = 0;
+        assert!(bad(cfg, shape, &[1]).contains("octaves = 0"));
+        cfg = config(NoiseKind::Tsimplex);
+        cfg.fractal.persistence = -0.5;
+        assert!(bad(cfg, shape, &[1]).contains("persistence = -0.5"));
+        cfg.fractal.persistence = 0.9;
+        cfg.fractal.frequency = 0.0;
+        assert!(bad(cfg, shape, &[1]).contains("frequency = 0"));
+        let kts = config(NoiseKind::Kts);
+        assert!(
+            bad(kts, BatchShape::new(1, 1, 40, 32), &[1])
+                .contains("divisible by the KTs patch size 16")
+        );
+        assert!(bad(config(NoiseKind::Tsg), shape, &[1001]).contains("timestep = 1001"));
+        assert!(
+            bad(
+                config(NoiseKind::Gauss),
+                BatchShape::new(2, 1, 4, 4),
+                &[1, 2, 3]
+            )
+            .contains("3 timesteps given for a batch of 2")
+        );
+        assert!(
+            bad(config(NoiseKind::Gauss), BatchShape::new(0, 1, 4, 4), &[1]).contains("at least 1")
+        );
+        assert!(
+            "perlin"
+                .parse::<NoiseKind>()
+                .expect_err("unknown")
+                .to_string()
+                .contains("one of gauss")
+        );
     }
 }

@@ -21,7 +21,12 @@ pub struct BatchShape {
 impl BatchShape {
     /// A shape; all dimensions must be at least 1 (checked by [`BatchShape::validate`]).
     pub fn new(batch: usize, channels: usize, height: usize, width: usize) -> Self {
-        Self { batch, channels, height, width }
+        Self {
+            batch,
+            channels,
+            height,
+            width,
+        }
     }
 
     /// Total number of values `B·C·H·W`.
@@ -53,7 +58,11 @@ impl BatchShape {
 
 impl fmt::Display for BatchShape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}x{}x{}x{}", self.batch, self.channels, self.height, self.width)
+        write!(
+            f,
+            "{}x{}x{}x{}",
+            self.batch, self.channels, self.height, self.width
+        )
     }
 }
 
@@ -72,7 +81,10 @@ impl FromStr for BatchShape {
         }
         let mut parsed = [0usize; 4];
         for (slot, dim) in parsed.iter_mut().zip(&dims) {
-            *slot = dim.trim().parse().map_err(|_| malformed(&format!("{dim:?} is not an integer")))?;
+            *slot = dim
+                .trim()
+                .parse()
+                .map_err(|_| malformed(&format!("{dim:?} is not an integer")))?;
         }
         let shape = Self::new(parsed[0], parsed[1], parsed[2], parsed[3]);
         if shape.is_empty() {
@@ -94,7 +106,10 @@ pub struct NoiseField {
 impl NoiseField {
     /// A zero-filled field.
     pub fn zeros(shape: BatchShape) -> Self {
-        Self { shape, data: vec![0.0; shape.len()] }
+        Self {
+            shape,
+            data: vec![0.0; shape.len()],
+        }
     }
 
     /// The values of sample `b` (`C·H·W`, CHW order).
@@ -109,7 +124,11 @@ impl NoiseField {
         let n = self.shape.sample_len();
         for sample in self.data.chunks_mut(n) {
             let moments = crate::stats::Moments::of(sample);
-            let scale = if moments.std > 0.0 { 1.0 / moments.std } else { 1.0 };
+            let scale = if moments.std > 0.0 {
+                1.0 / moments.std
+            } else {
+                1.0
+            };
             for v in sample.iter_mut() {
                 *v = (*v - moments.mean) * scale;
             }

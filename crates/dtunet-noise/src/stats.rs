@@ -46,7 +46,15 @@ impl Moments {
         let (m2, m3, m4) = (m2 / n, m3 / n, m4 / n);
         let skewness = if m2 > 0.0 { m3 / m2.powf(1.5) } else { 0.0 };
         let kurtosis = if m2 > 0.0 { m4 / (m2 * m2) } else { f64::NAN };
-        Self { count: values.len(), mean, std: m2.sqrt(), skewness, kurtosis, min, max }
+        Self {
+            count: values.len(),
+            mean,
+            std: m2.sqrt(),
+            skewness,
+            kurtosis,
+            min,
+            max,
+        }
     }
 }
 
@@ -103,7 +111,11 @@ impl Histogram {
             .iter()
             .zip(self.edges.windows(2))
             .map(|(&count, edge)| {
-                if total == 0 { 0.0 } else { count as f64 / total as f64 / (edge[1] - edge[0]) }
+                if total == 0 {
+                    0.0
+                } else {
+                    count as f64 / total as f64 / (edge[1] - edge[0])
+                }
             })
             .collect()
     }

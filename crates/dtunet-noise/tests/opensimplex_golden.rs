@@ -14,7 +14,12 @@ fn golden() -> Value {
 }
 
 fn as_f64s(point: &Value) -> Vec<f64> {
-    point.as_array().expect("point array").iter().map(|v| v.as_f64().expect("number")).collect()
+    point
+        .as_array()
+        .expect("point array")
+        .iter()
+        .map(|v| v.as_f64().expect("number"))
+        .collect()
 }
 
 #[test]
@@ -23,14 +28,22 @@ fn permutation_equals_package_for_every_seed() {
     let seeds = golden["seeds"].as_array().expect("seeds");
     assert_eq!(seeds.len(), 16);
     for entry in seeds {
-        let seed: i64 = entry["seed"].as_str().expect("seed string").parse().expect("i64 seed");
+        let seed: i64 = entry["seed"]
+            .as_str()
+            .expect("seed string")
+            .parse()
+            .expect("i64 seed");
         let expected: Vec<u8> = entry["perm"]
             .as_array()
             .expect("perm")
             .iter()
             .map(|v| v.as_u64().expect("byte") as u8)
             .collect();
-        assert_eq!(OpenSimplex::new(seed).permutation().as_slice(), expected.as_slice(), "seed {seed}");
+        assert_eq!(
+            OpenSimplex::new(seed).permutation().as_slice(),
+            expected.as_slice(),
+            "seed {seed}"
+        );
     }
 }
 
@@ -40,7 +53,11 @@ fn noise2_noise3_noise4_equal_package_within_1e_9() {
     let mut checked = 0;
     let mut worst: f64 = 0.0;
     for entry in golden["seeds"].as_array().expect("seeds") {
-        let seed: i64 = entry["seed"].as_str().expect("seed string").parse().expect("i64 seed");
+        let seed: i64 = entry["seed"]
+            .as_str()
+            .expect("seed string")
+            .parse()
+            .expect("i64 seed");
         let noise = OpenSimplex::new(seed);
         for (key, dims) in [("points2", 2), ("points3", 3), ("points4", 4)] {
             for point in entry[key].as_array().expect("points") {
@@ -53,7 +70,12 @@ fn noise2_noise3_noise4_equal_package_within_1e_9() {
                 };
                 let error = (ours - p[dims]).abs();
                 worst = worst.max(error);
-                assert!(error <= 1e-9, "seed {seed} noise{dims}{:?}: ours {ours}, package {}", &p[..dims], p[dims]);
+                assert!(
+                    error <= 1e-9,
+                    "seed {seed} noise{dims}{:?}: ours {ours}, package {}",
+                    &p[..dims],
+                    p[dims]
+                );
                 checked += 1;
             }
         }
