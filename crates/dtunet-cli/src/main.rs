@@ -1,2 +1,61 @@
-//! The `dtunet` command-line tool.
-fn main() {}
+//! The `dtunet` command-line tool: clap arguments → validated configs → library calls.
+
+mod noise_cmd;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Self-supervised anomaly segmentation with diffusion models (DTU-Net, Tsimplex noise).
+#[derive(Debug, Parser)]
+#[command(name = "dtunet", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Tsimplex and other diffusion noises: evaluate, generate, study, benchmark.
+    Noise(noise_cmd::NoiseArgs),
+}
+
+/// A failure caused by what the user asked for (exit code 2), as opposed to one that happened
+/// while doing it (exit code 1).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Exit code for an error chain: 2 for usage errors (bad parameters), 1 otherwise.
+fn exit_code_for(error: &anyhow::Error) -> u8 {
+    let usage = error.chain().any(|cause| {
+        cause.is::<UsageError>()
+            || cause
+                .downcast_ref::<dtunet::DtunetError>()
+                .is_some_and(|e| e.is_usage_error())
+            || cause.is::<dtunet::noise::NoiseError>()
+    });
+    if usage { 2 } else { 1 }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Noise(args) => noise_cmd::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(exit_code_for(&error))
+        }
+    }
+}

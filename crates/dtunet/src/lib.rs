@@ -1,4 +1,12 @@
-//! dtunet: self-supervised anomaly segmentation with diffusion models.
+//! dtunet: self-supervised anomaly segmentation with diffusion models (DTU-Net backbone,
+//! Tsimplex noise). This crate holds the pipelines; the pure numeric parts live in
+//! [`noise`] (`dtunet-noise`) and [`metrics`] (`dtunet-metrics`).
+
+pub mod error;
+pub mod io;
+pub mod noise_study;
+pub mod report;
 
 pub use dtunet_metrics as metrics;
 pub use dtunet_noise as noise;
+pub use error::{DtunetError, Result};

@@ -1,0 +1,239 @@
+//! The `dtunet noise` commands, run as a user would.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn dtunet() -> Command {
+    Command::cargo_bin("dtunet").expect("binary built")
+}
+
+#[test]
+fn eval_prints_package_values_with_17_digits() {
+    // opensimplex 0.4.5.1: OpenSimplex(3).noise2/3/4 at 0.5 (the package's docstrings).
+    for (dims, input, expected) in [
+        ("2", "0.5 0.5\n", -0.43906247097569345),
+        ("3", "0.5\t0.5 0.5", 0.39504955501618155),
+        ("4", "0.5 0.5\n0.5 0.5\n", 0.04520359600370195),
+    ] {
+        let output = dtunet()
+            .args(["noise", "eval", "--dims", dims, "--seed", "3"])
+            .write_stdin(input)
+            .output()
+            .expect("runs");
+        assert!(output.status.success());
+        let text = String::from_utf8(output.stdout).expect("utf8");
+        let value: f64 = text.trim().parse().expect("one number");
+        assert_eq!(value, expected, "dims {dims}");
+        assert_eq!(
+            text.trim()
+                .trim_start_matches('-')
+                .replace("0.", "")
+                .trim_start_matches('0')
+                .len(),
+            17
+        );
+    }
+}
+
+#[test]
+fn eval_accepts_extreme_seeds_and_many_tuples() {
+    let output = dtunet()
+        .args([
+            "noise",
+            "eval",
+            "--dims",
+            "2",
+            "--seed",
+            "-9223372036854775808",
+        ])
+        .write_stdin("0.5 0.5 1 2\n-3 4\n")
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    let lines: Vec<f64> = String::from_utf8(output.stdout)
+        .expect("utf8")
+        .lines()
+        .map(|l| l.parse().expect("number"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0], 0.0539030216903872, "package value for i64::MIN");
+}
+
+#[test]
+fn eval_rejects_malformed_input() {
+    dtunet()
+        .args(["noise", "eval", "--dims", "2", "--seed", "1"])
+        .write_stdin("1 2 x\n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("line 1: \"x\" is not a number"));
+    dtunet()
+        .args(["noise", "eval", "--dims", "3", "--seed", "1"])
+        .write_stdin("1 2 3 4\n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("1 of 3 coordinates left over"));
+    dtunet()
+        .args(["noise", "eval", "--dims", "5", "--seed", "1"])
+        .write_stdin("")
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn generate_writes_npy_equal_to_library_and_png() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let npy = dir.path().join("eps.npy");
+    dtunet()
+        .args([
+            "noise",
+            "generate",
+            "--kind",
+            "tsimplex",
+            "--shape",
+            "2x3x20x28",
+            "--t",
+            "5,500",
+            "--seed",
+            "7",
+            "--raw-seed",
+        ])
+        .arg("--out")
+        .arg(&npy)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("tsimplex 2x3x20x28"));
+    let bytes = std::fs::read(&npy).expect("npy written");
+    let file = npyz::NpyFile::new(&bytes[..]).expect("npy");
+    assert_eq!(file.shape(), &[2, 3, 20, 28]);
+    let values = file.into_vec::<f64>().expect("f64");
+    let expected = dtunet::noise::NoiseConfig::default()
+        .generate(
+            dtunet::noise::BatchShape::new(2, 3, 20, 28),
+            &[5, 500],
+            7,
+            7,
+        )
+        .expect("valid");
+    assert_eq!(values, expected.data);
+
+    let png = dir.path().join("grid.png");
+    dtunet()
+        .args([
+            "noise",
+            "generate",
+            "--kind",
+            "kts",
+            "--kts-patch",
+            "8",
+            "--shape",
+            "2x1x16x24",
+            "--t",
+            "9",
+        ])
+        .arg("--out")
+        .arg(&png)
+        .assert()
+        .success();
+    let image = image::open(&png).expect("png decodes");
+    assert_eq!((image.width(), image.height()), (24, 2 * 16 + 2));
+}
+
+#[test]
+fn generate_rejects_bad_parameters_with_one_line_and_exit_2() {
+    let cases: [(&[&str], &str); 8] = [
+        (&["--octaves", "0"], "octaves = 0 is invalid"),
+        (&["--persistence", "-1"], "persistence = -1 is invalid"),
+        (&["--persistence", "0"], "persistence = 0 is invalid"),
+        (&["--frequency", "0"], "frequency = 0 is invalid"),
+        (&["--kind", "perlin"], "noise kind = \"perlin\" is invalid"),
+        (
+            &["--kind", "kts", "--shape", "1x1x40x32"],
+            "divisible by the KTs patch size 16",
+        ),
+        (&["--shape", "1x1x8"], "expected BxCxHxW"),
+        (&["--shape", ""], "expected BxCxHxW"),
+    ];
+    for (extra, message) in cases {
+        let mut command = dtunet();
+        command.args([
+            "noise",
+            "generate",
+            "--t",
+            "3",
+            "--out",
+            "/tmp/never-written.npy",
+        ]);
+        if !extra.contains(&"--shape") {
+            command.args(["--shape", "1x1x32x32"]);
+        }
+        command
+            .args(extra)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message));
+    }
+}
+
+#[test]
+fn stats_writes_csv_and_plots_for_a_sweep() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    dtunet()
+        .args([
+            "noise",
+            "stats",
+            "--sweep",
+            "persistence",
+            "--values",
+            "0.5,0.9",
+            "--shape",
+            "1x1x32x40",
+            "--bins",
+            "20",
+        ])
+        .arg("--out")
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("kurtosis"));
+    let stats = std::fs::read_to_string(dir.path().join("stats.csv")).expect("stats.csv");
+    let rows: Vec<Vec<f64>> = stats
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().expect("number")).collect())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows[1][3] > rows[0][3],
+        "std grows with persistence: {stats}"
+    );
+    for png in ["histograms.png", "kurtosis.png"] {
+        image::open(dir.path().join(png)).expect("plot decodes");
+    }
+    dtunet()
+        .args(["noise", "stats", "--sweep", "lacunarity", "--out"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "one of persistence, octaves, frequency, t",
+        ));
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in [
+        &["noise"][..],
+        &["noise", "eval"],
+        &["noise", "generate"],
+        &["noise", "stats"],
+        &["noise", "bench"],
+    ] {
+        dtunet()
+            .args(command)
+            .arg("--help")
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Usage"));
+    }
+}

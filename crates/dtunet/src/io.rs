@@ -1,0 +1,114 @@
+//! Output files written atomically (temporary file in the same folder, fsync, rename), so an
+//! interrupted run never leaves a truncated result behind.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use npyz::WriterBuilder;
+
+use crate::error::{DtunetError, Result};
+
+/// Creates `path` with the bytes `write` produces: written to a temporary file beside it,
+/// flushed to disk, then renamed over `path`.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<&mut File>) -> std::io::Result<()>,
+) -> Result<()> {
+    let io_error = |action, source| DtunetError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    };
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".dtunet-partial-")
+        .tempfile_in(folder)
+        .map_err(|e| io_error("create a temporary file for", e))?;
+    {
+        let mut buffered = BufWriter::new(temporary.as_file_mut());
+        write(&mut buffered).map_err(|e| io_error("write", e))?;
+        buffered.flush().map_err(|e| io_error("write", e))?;
+    }
+    temporary
+        .as_file()
+        .sync_all()
+        .map_err(|e| io_error("sync", e))?;
+    temporary
+        .persist(path)
+        .map_err(|e| io_error("rename into place", e.error))?;
+    Ok(())
+}
+
+/// Writes `data` as a little-endian float64 `.npy` array of `shape` (C order), readable by
+/// `numpy.load`.
+///
+/// # Panics
+/// If the product of `shape` differs from `data.len()`.
+pub fn write_npy_f64(path: &Path, shape: &[u64], data: &[f64]) -> Result<()> {
+    assert_eq!(
+        shape.iter().product::<u64>() as usize,
+        data.len(),
+        "npy shape and data disagree"
+    );
+    write_atomically(path, |out| {
+        let mut writer = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(shape)
+            .writer(out)
+            .begin_nd()?;
+        writer.extend(data.iter().copied())?;
+        writer.finish()
+    })
+}
+
+/// Writes an 8-bit grayscale PNG of `width × height` pixels (row-major).
+pub fn write_png_gray(path: &Path, width: u32, height: u32, pixels: Vec<u8>) -> Result<()> {
+    let image = image::GrayImage::from_raw(width, height, pixels).ok_or_else(|| {
+        DtunetError::InvalidParameter {
+            name: "image buffer",
+            found: format!("{width}x{height}"),
+            expected: "one byte per pixel".into(),
+        }
+    })?;
+    let mut encoded = Vec::new();
+    image
+        .write_to(
+            &mut std::io::Cursor::new(&mut encoded),
+            image::ImageFormat::Png,
+        )
+        .map_err(|source| DtunetError::Image {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    write_atomically(path, |out| out.write_all(&encoded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_round_trips_through_npyz() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("field.npy");
+        let data: Vec<f64> = (0..24).map(|i| (i as f64 * 0.1).sin()).collect();
+        write_npy_f64(&path, &[2, 1, 3, 4], &data).expect("written");
+        let bytes = std::fs::read(&path).expect("readable");
+        let npy = npyz::NpyFile::new(&bytes[..]).expect("npy");
+        assert_eq!(npy.shape(), &[2, 1, 3, 4]);
+        assert_eq!(npy.into_vec::<f64>().expect("f64"), data);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file left behind");
+    }
+
+    #[test]
+    fn write_into_missing_folder_names_the_path() {
+        let error =
+            write_npy_f64(Path::new("/nonexistent-dtunet/x.npy"), &[1], &[0.0]).expect_err("fails");
+        assert!(error.to_string().contains("/nonexistent-dtunet"), "{error}");
+    }
+}
