@@ -2,6 +2,7 @@
 //! Tsimplex noise). This crate holds the pipelines; the pure numeric parts live in
 //! [`noise`] (`dtunet-noise`) and [`metrics`] (`dtunet-metrics`).
 
+pub mod diffusion;
 pub mod error;
 pub mod io;
 pub mod noise_study;
