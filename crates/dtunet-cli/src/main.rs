@@ -1,7 +1,10 @@
 //! The `dtunet` command-line tool: clap arguments → validated configs → library calls.
 
+mod data_cmd;
+mod eval_cmd;
 mod noise_cmd;
 mod progress;
+mod synth_cmd;
 
 use std::process::ExitCode;
 
@@ -19,6 +22,14 @@ struct Cli {
 enum Command {
     /// Tsimplex and other diffusion noises: evaluate, generate, study, benchmark.
     Noise(noise_cmd::NoiseArgs),
+    /// Datasets on disk: inspect a folder (counts, sizes, masks, problems), benchmark loading.
+    Data(data_cmd::DataArgs),
+    /// Score reconstructions or anomaly maps against masks: CSV, JSON, Markdown, panels,
+    /// ROC curve and an HTML report.
+    Eval(eval_cmd::EvalArgs),
+    /// Write a built-in synthetic dataset (brain phantoms with tumours, or textured surfaces
+    /// with defects) in the MVTec AD layout, with exact masks and a dataset card.
+    Synth(synth_cmd::SynthArgs),
 }
 
 /// A failure caused by what the user asked for (exit code 2), as opposed to one that happened
@@ -50,6 +61,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Noise(args) => noise_cmd::run(args),
+        Command::Data(args) => data_cmd::run(args),
+        Command::Eval(args) => eval_cmd::run(args),
+        Command::Synth(args) => synth_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -46,6 +46,142 @@ pub enum DtunetError {
     /// Drawing a plot failed.
     #[error(transparent)]
     Plot(#[from] PlotError),
+    /// An input folder named on the command line is missing or is not a folder.
+    #[error("{flag} {path}: {problem}")]
+    InputFolder {
+        /// The option that named it (`--images`, `--masks`, …).
+        flag: &'static str,
+        /// The folder.
+        path: PathBuf,
+        /// What is wrong (`no such folder`, `not a folder`).
+        problem: &'static str,
+    },
+    /// An input folder holds nothing to evaluate.
+    #[error("no {expected} in {folder}: give the folder that holds them")]
+    EmptyInputFolder {
+        /// The folder.
+        folder: PathBuf,
+        /// The files looked for (`images (.png, .jpg, .jpeg)`).
+        expected: &'static str,
+    },
+    /// Two files in one folder pair with the same image.
+    #[error("{first} and {second} both match the stem {stem:?}: keep one file per stem")]
+    AmbiguousStem {
+        /// The stem.
+        stem: String,
+        /// One file.
+        first: PathBuf,
+        /// The other file.
+        second: PathBuf,
+    },
+    /// An image without its reconstruction, map or mask.
+    #[error(
+        "no {what} for image {image}: expected {expected} in {folder}{others}{fix}",
+        others = if *n_others > 0 { format!(" ({n_others} more images lack one)") } else { String::new() }
+    )]
+    MissingPartner {
+        /// What is missing (`reconstruction`, `anomaly map`, `mask`).
+        what: &'static str,
+        /// The image.
+        image: PathBuf,
+        /// The file names looked for.
+        expected: String,
+        /// The folder searched.
+        folder: PathBuf,
+        /// How many other images lack one too.
+        n_others: usize,
+        /// How to proceed anyway, if there is a way (starts with `; `).
+        fix: &'static str,
+    },
+    /// An image file that cannot be decoded.
+    #[error("cannot read image {path}: expected an 8- or 16-bit PNG or JPEG")]
+    ImageRead {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's complaint.
+        #[source]
+        source: image::ImageError,
+    },
+    /// An anomaly-map `.npy` file with the wrong content.
+    #[error("anomaly map {path}: expected {expected}, found {found}")]
+    BadMap {
+        /// The file.
+        path: PathBuf,
+        /// What was expected.
+        expected: &'static str,
+        /// What the file holds.
+        found: String,
+    },
+    /// A reconstruction, map or mask whose size differs from its image's.
+    #[error(
+        "{what} {found} does not match image {expected} (height x width): {path} (image {image})"
+    )]
+    SizeMismatch {
+        /// The mismatched input (`mask`, `reconstruction`, `anomaly map`).
+        what: &'static str,
+        /// Its file.
+        path: PathBuf,
+        /// Its size, `HxW`.
+        found: String,
+        /// The image's size, `HxW`.
+        expected: String,
+        /// The image.
+        image: PathBuf,
+    },
+    /// A metric rejected the data of one file (a NaN, an out-of-range value).
+    #[error("cannot score {path}")]
+    Metric {
+        /// The file (or folder, for set-level metrics).
+        path: PathBuf,
+        /// The metric's complaint.
+        #[source]
+        source: dtunet_metrics::MetricsError,
+    },
+    /// A threshold rule that cannot be applied to this set.
+    #[error("--threshold {rule}: {problem}")]
+    ThresholdUndefined {
+        /// The rule.
+        rule: String,
+        /// Why, and what to do instead.
+        problem: &'static str,
+    },
+    /// An output folder that exists and holds files, without `--overwrite`.
+    #[error("{path}: {problem}")]
+    OutputFolder {
+        /// The folder.
+        path: PathBuf,
+        /// What is wrong and the fix.
+        problem: &'static str,
+    },
+    /// A dataset folder that lacks what its layout needs (a folder, images, a usable case).
+    #[error("{path}: {found}; expected {expected}")]
+    Dataset {
+        /// The folder (or file) concerned.
+        path: PathBuf,
+        /// What is there instead (`no such folder`, `no images (.png, .jpg, .jpeg)`).
+        found: String,
+        /// What the layout wants there.
+        expected: String,
+    },
+    /// A NIfTI volume that cannot be read.
+    #[error("cannot read NIfTI volume {path}: expected a NIfTI-1 .nii or .nii.gz file")]
+    NiftiRead {
+        /// The file.
+        path: PathBuf,
+        /// The reader's complaint.
+        #[source]
+        source: nifti::NiftiError,
+    },
+    /// A NIfTI volume of the wrong shape.
+    #[error("NIfTI volume {path}: expected {expected}, found {found}")]
+    VolumeShape {
+        /// The file.
+        path: PathBuf,
+        /// The shape wanted.
+        expected: String,
+        /// The shape it has.
+        found: String,
+    },
 }
 
 impl DtunetError {
@@ -54,7 +190,12 @@ impl DtunetError {
     pub fn is_usage_error(&self) -> bool {
         matches!(
             self,
-            DtunetError::Noise(_) | DtunetError::InvalidParameter { .. }
+            DtunetError::Noise(_)
+                | DtunetError::InvalidParameter { .. }
+                | DtunetError::InputFolder { .. }
+                | DtunetError::EmptyInputFolder { .. }
+                | DtunetError::OutputFolder { .. }
+                | DtunetError::Dataset { .. }
         )
     }
 }

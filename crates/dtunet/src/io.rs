@@ -67,13 +67,27 @@ pub fn write_npy_f64(path: &Path, shape: &[u64], data: &[f64]) -> Result<()> {
 
 /// Writes an 8-bit grayscale PNG of `width × height` pixels (row-major).
 pub fn write_png_gray(path: &Path, width: u32, height: u32, pixels: Vec<u8>) -> Result<()> {
-    let image = image::GrayImage::from_raw(width, height, pixels).ok_or_else(|| {
-        DtunetError::InvalidParameter {
-            name: "image buffer",
-            found: format!("{width}x{height}"),
-            expected: "one byte per pixel".into(),
-        }
-    })?;
+    let image = image::GrayImage::from_raw(width, height, pixels)
+        .ok_or_else(|| buffer_mismatch(width, height, "one byte per pixel"))?;
+    write_png(path, image.into())
+}
+
+/// Writes an 8-bit RGB PNG of `width × height` pixels (row-major, `r, g, b` interleaved).
+pub fn write_png_rgb(path: &Path, width: u32, height: u32, pixels: Vec<u8>) -> Result<()> {
+    let image = image::RgbImage::from_raw(width, height, pixels)
+        .ok_or_else(|| buffer_mismatch(width, height, "three bytes per pixel"))?;
+    write_png(path, image.into())
+}
+
+fn buffer_mismatch(width: u32, height: u32, expected: &str) -> DtunetError {
+    DtunetError::InvalidParameter {
+        name: "image buffer",
+        found: format!("{width}x{height}"),
+        expected: expected.into(),
+    }
+}
+
+fn write_png(path: &Path, image: image::DynamicImage) -> Result<()> {
     let mut encoded = Vec::new();
     image
         .write_to(
@@ -103,6 +117,27 @@ mod tests {
         assert_eq!(npy.into_vec::<f64>().expect("f64"), data);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left behind");
+    }
+
+    #[test]
+    fn png_writers_round_trip_gray_and_rgb() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (gray, rgb) = (dir.path().join("g.png"), dir.path().join("c.png"));
+        let pixels: Vec<u8> = (0..5 * 7 * 3).map(|i| (i * 7 % 256) as u8).collect();
+        write_png_gray(&gray, 7, 5, pixels[..35].to_vec()).expect("gray");
+        write_png_rgb(&rgb, 7, 5, pixels.clone()).expect("rgb");
+        let read_gray = image::open(&gray).expect("decodes").into_luma8();
+        assert_eq!(read_gray.dimensions(), (7, 5));
+        assert_eq!(read_gray.into_raw(), pixels[..35]);
+        assert_eq!(
+            image::open(&rgb).expect("decodes").into_rgb8().into_raw(),
+            pixels
+        );
+        let error = write_png_rgb(&rgb, 7, 5, pixels[..35].to_vec()).expect_err("short");
+        assert!(
+            error.to_string().contains("three bytes per pixel"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! Tsimplex noise). This crate holds the pipelines; the pure numeric parts live in
 //! [`noise`] (`dtunet-noise`) and [`metrics`] (`dtunet-metrics`).
 
+pub mod data;
 pub mod diffusion;
 pub mod error;
+pub mod evaluate;
 pub mod io;
 pub mod noise_study;
 pub mod report;

@@ -1,0 +1,563 @@
+//! The evaluation pipeline, streaming over images in parallel chunks so memory stays bounded:
+//!
+//! 1. pair the files by stem and check the output folder (created only once scoring succeeded);
+//! 2. (given maps only) read every map once for the set's score range;
+//! 3. score: per-image threshold-free metrics, and every map added to the pooled accumulators
+//!    (exact up to a pixel budget, then a histogram);
+//! 4. choose the threshold over the set if asked (best Dice), and the heat-map scale;
+//! 5. binarise: per-image overlap metrics and the panel, reading each pair again;
+//! 6. write the tables, the ROC curve and the HTML report.
+
+use std::path::{Path, PathBuf};
+
+use dtunet_metrics::{
+    AuproAccumulator, ChosenThreshold, ErrorMapKind, MVTEC_FPR_LIMIT, MapShape, MetricsError,
+    PooledRanking, PoolingMode, RocCurve, ScoreBins, Threshold, auroc, best_dice_from_pooled,
+};
+use rayon::prelude::*;
+
+use super::aggregate::{EvalSetting, ImageRow, PooledScores, Summary, summarize};
+use super::loading::{load_sample, read_map};
+use super::pairing::{MapSource, Pair, PairingInputs, find_pairs};
+use super::scoring::{ImageScores, binarize_sample, score_sample};
+use crate::error::{DtunetError, Result};
+use crate::report::{
+    HeatScale, HtmlReport, LinePlotOptions, PanelImages, ReportFiles, Series, line_plot,
+    write_metrics_csv, write_panel, write_report_html, write_summary_json, write_summary_md,
+};
+
+/// Pixels kept exactly in the pooled rankings by default (2^24, about 200 MiB with AUPRO);
+/// above it they fold into a 2^16-bin histogram.
+pub const DEFAULT_MAX_EXACT_PIXELS: usize = 1 << 24;
+
+/// Most points drawn on the ROC plot (the curve is thinned evenly above it).
+const ROC_PLOT_POINTS: usize = 2000;
+
+/// Images per worker thread in one parallel chunk.
+const IMAGES_PER_THREAD: usize = 4;
+
+/// Everything `evaluate` needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalConfig {
+    /// Folder of input images.
+    pub images: PathBuf,
+    /// Reconstructions or anomaly maps.
+    pub source: MapSource,
+    /// Folder of ground-truth masks.
+    pub masks: PathBuf,
+    /// Square or absolute reconstruction error (for given maps: which one they hold).
+    pub map_kind: ErrorMapKind,
+    /// How to binarise the maps.
+    pub threshold: Threshold,
+    /// Keep only the largest 8-connected component of each predicted mask.
+    pub largest_component: bool,
+    /// Treat an image without a mask as all-normal instead of failing.
+    pub allow_missing_masks: bool,
+    /// Output folder (created if missing).
+    pub out: PathBuf,
+    /// Write into an existing, non-empty output folder (replacing files of the same name).
+    pub overwrite: bool,
+    /// Pixels kept exactly in the pooled rankings before folding into a histogram (≥ 1).
+    pub max_exact_pixels: usize,
+}
+
+impl EvalConfig {
+    /// Rejects an invalid threshold rule or a zero pixel budget.
+    ///
+    /// # Errors
+    /// As above ([`DtunetError::InvalidParameter`]).
+    pub fn validate(&self) -> Result<()> {
+        self.threshold
+            .validate()
+            .map_err(|error| DtunetError::InvalidParameter {
+                name: "--threshold",
+                found: self.threshold.to_string(),
+                expected: error.to_string(),
+            })?;
+        if self.max_exact_pixels == 0 {
+            return Err(DtunetError::InvalidParameter {
+                name: "--max-exact-pixels",
+                found: "0".into(),
+                expected: "at least 1 pixel".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A stage of the pipeline, for progress bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalStage {
+    /// Reading given maps for their score range.
+    ScanMaps,
+    /// Per-image and pooled scores.
+    Score,
+    /// Binarisation, overlap scores and panels.
+    Render,
+}
+
+impl std::fmt::Display for EvalStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ScanMaps => "scanning maps",
+            Self::Score => "scoring",
+            Self::Render => "binarising + panels",
+        })
+    }
+}
+
+/// Progress reported by [`evaluate`] (from worker threads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalProgress {
+    /// A stage starts over `n_images` images.
+    Stage {
+        /// The stage.
+        stage: EvalStage,
+        /// Images it will go through.
+        n_images: usize,
+    },
+    /// One more image of the current stage is done.
+    ImageDone,
+}
+
+/// What [`evaluate`] produced.
+#[derive(Debug, Clone)]
+pub struct EvalOutputs {
+    /// The set's summary (as in `summary.json`).
+    pub summary: Summary,
+    /// The files written.
+    pub files: ReportFiles,
+    /// `roc.png` was written (the pooled ROC is defined).
+    pub has_roc: bool,
+}
+
+/// Evaluates a set of images against their reconstructions or maps and masks, and writes the
+/// report into `config.out`.
+///
+/// # Errors
+/// Invalid options, missing or empty folders, unpaired files, unreadable or mismatched files,
+/// a non-empty output folder without `overwrite`, `best` on a set with a single pixel class,
+/// or a failure writing the outputs.
+pub fn evaluate(
+    config: &EvalConfig,
+    progress: &(dyn Fn(EvalProgress) + Sync),
+) -> Result<EvalOutputs> {
+    config.validate()?;
+    let pairs = find_pairs(&PairingInputs {
+        images: &config.images,
+        source: &config.source,
+        masks: &config.masks,
+        allow_missing_masks: config.allow_missing_masks,
+    })?;
+    let files = ReportFiles::in_folder(&config.out);
+    check_output_folder(&files.folder, config.overwrite)?;
+
+    let bins = score_bins(config, &pairs, progress)?;
+    let scored = score_all(config, &pairs, bins, progress)?;
+    let pooled = pool(config, scored, bins)?;
+    create_output_folders(&files)?;
+    let rows = binarize_all(config, &pairs, &pooled, &files, progress)?;
+    let (reconstructions, maps) = match &config.source {
+        MapSource::Reconstructions(folder) => (Some(folder.as_path()), None),
+        MapSource::Maps(folder) => (None, Some(folder.as_path())),
+    };
+    let summary = summarize(
+        &rows,
+        &pooled.scores,
+        &EvalSetting {
+            images: &config.images,
+            reconstructions,
+            maps,
+            masks: &config.masks,
+            map_kind: config.map_kind,
+            rule: config.threshold,
+            pooled_threshold: pooled.threshold,
+            largest_component: config.largest_component,
+        },
+    )?;
+    let has_roc = write_report(&files, &summary, &rows, &pooled)?;
+    Ok(EvalOutputs {
+        summary,
+        files,
+        has_roc,
+    })
+}
+
+/// Refuses an output path that is not a folder, or an existing non-empty folder unless
+/// `overwrite` (files are then replaced by name, never deleted). Creates nothing, so bad input
+/// found later leaves no folder behind.
+fn check_output_folder(folder: &Path, overwrite: bool) -> Result<()> {
+    let output_error = |problem| DtunetError::OutputFolder {
+        path: folder.to_path_buf(),
+        problem,
+    };
+    match std::fs::metadata(folder) {
+        Ok(metadata) if !metadata.is_dir() => Err(output_error(
+            "exists and is not a folder; give a folder for --out",
+        )),
+        Ok(_) => {
+            let mut entries = std::fs::read_dir(folder).map_err(|source| DtunetError::Io {
+                action: "list",
+                path: folder.to_path_buf(),
+                source,
+            })?;
+            if entries.next().is_some() && !overwrite {
+                return Err(output_error(
+                    "exists and is not empty; pass --overwrite to write into it \
+                     (files of the same name are replaced, others are kept) or pick a new folder",
+                ));
+            }
+            Ok(())
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+/// Creates the output folder and its panels folder.
+fn create_output_folders(files: &ReportFiles) -> Result<()> {
+    for path in [&files.folder, &files.panels] {
+        std::fs::create_dir_all(path).map_err(|source| DtunetError::Io {
+            action: "create folder",
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// The histogram the pooled rankings fold into: `[0, max error]` for reconstruction errors,
+/// the set's score range for given maps (read once here).
+fn score_bins(
+    config: &EvalConfig,
+    pairs: &[Pair],
+    progress: &(dyn Fn(EvalProgress) + Sync),
+) -> Result<ScoreBins> {
+    let (low, high) = match &config.source {
+        MapSource::Reconstructions(_) => (0.0, config.map_kind.max_value()),
+        MapSource::Maps(_) => {
+            progress(EvalProgress::Stage {
+                stage: EvalStage::ScanMaps,
+                n_images: pairs.len(),
+            });
+            let (low, high) = pairs
+                .par_iter()
+                .map(|pair| -> Result<(f32, f32)> {
+                    let (_, map) = read_map(&pair.partner)?;
+                    progress(EvalProgress::ImageDone);
+                    Ok(map
+                        .iter()
+                        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                            (lo.min(v), hi.max(v))
+                        }))
+                })
+                .try_reduce(
+                    || (f32::INFINITY, f32::NEG_INFINITY),
+                    |a, b| Ok((a.0.min(b.0), a.1.max(b.1))),
+                )?;
+            let (low, high) = (f64::from(low), f64::from(high));
+            (low, if high > low { high } else { low + 1.0 })
+        }
+    };
+    ScoreBins::new(low, high, ScoreBins::DEFAULT_N_BINS).map_err(|source| DtunetError::Metric {
+        path: config.source.folder().to_path_buf(),
+        source,
+    })
+}
+
+/// The result of the scoring pass.
+struct Scored {
+    /// Per-image scores, in pair order.
+    scores: Vec<ImageScores>,
+    /// All pixels of all maps.
+    ranking: PooledRanking,
+    /// All regions of all masks.
+    aupro: AuproAccumulator,
+}
+
+/// Scores every pair in parallel chunks and pools their pixels.
+fn score_all(
+    config: &EvalConfig,
+    pairs: &[Pair],
+    bins: ScoreBins,
+    progress: &(dyn Fn(EvalProgress) + Sync),
+) -> Result<Scored> {
+    progress(EvalProgress::Stage {
+        stage: EvalStage::Score,
+        n_images: pairs.len(),
+    });
+    let mode = PoolingMode::ExactUpTo {
+        max_exact_pixels: config.max_exact_pixels,
+        bins,
+    };
+    let mut ranking = PooledRanking::new(mode);
+    let mut aupro =
+        AuproAccumulator::new(mode, MVTEC_FPR_LIMIT).map_err(|source| DtunetError::Metric {
+            path: config.images.clone(),
+            source,
+        })?;
+    let mut scores = Vec::with_capacity(pairs.len());
+    for chunk in pairs.chunks(chunk_len()) {
+        let scored: Vec<(ImageScores, Vec<f32>, Vec<bool>, MapShape)> = chunk
+            .par_iter()
+            .map(|pair| {
+                let sample = load_sample(pair, &config.source, config.map_kind)?;
+                let image_scores = score_sample(&sample, config.map_kind, &pair.partner)?;
+                progress(EvalProgress::ImageDone);
+                Ok((image_scores, sample.map, sample.mask, sample.shape.plane()))
+            })
+            .collect::<Result<_>>()?;
+        for (pair, (image_scores, map, mask, shape)) in chunk.iter().zip(scored) {
+            let metric = |source: MetricsError| DtunetError::Metric {
+                path: pair.partner.clone(),
+                source,
+            };
+            ranking.add(&map, &mask).map_err(metric)?;
+            aupro.add(&map, &mask, shape).map_err(metric)?;
+            scores.push(image_scores);
+        }
+    }
+    Ok(Scored {
+        scores,
+        ranking,
+        aupro,
+    })
+}
+
+/// The set-level results of the scoring pass.
+struct Pooled {
+    /// Per-image scores, in pair order.
+    images: Vec<ImageScores>,
+    /// Pooled pixel and image metrics.
+    scores: PooledScores,
+    /// The threshold chosen over the set ([`Threshold::BestDice`] only).
+    threshold: Option<ChosenThreshold>,
+    /// The pooled ROC curve thinned for plotting; `None` with a single class.
+    roc_points: Option<Vec<(f64, f64)>>,
+    /// The heat-map scale of the panels: the set's smallest and largest map values.
+    heat: HeatScale,
+}
+
+/// Reads the pooled metrics, the set-level threshold and the heat-map scale out of the
+/// scoring pass, releasing the pooled pixels.
+fn pool(config: &EvalConfig, scored: Scored, bins: ScoreBins) -> Result<Pooled> {
+    let Scored {
+        scores: images,
+        mut ranking,
+        mut aupro,
+    } = scored;
+    let threshold = match config.threshold {
+        Threshold::BestDice => Some(best_dice_from_pooled(&mut ranking).ok_or(
+            DtunetError::ThresholdUndefined {
+                rule: "best".into(),
+                problem: "the masks hold a single class over the whole set, so no Dice \
+                          threshold can be chosen; use otsu, fixed:V or percentile:P",
+            },
+        )?),
+        _ => None,
+    };
+    let max_scores: Vec<f32> = images.iter().map(|s| s.max_score).collect();
+    let anomalous: Vec<bool> = images.iter().map(|s| s.anomalous).collect();
+    let scores = PooledScores {
+        ranking: ranking.summary(),
+        aupro: aupro.aupro(),
+        image_auroc: auroc(&max_scores, &anomalous).map_err(|source| DtunetError::Metric {
+            path: config.images.clone(),
+            source,
+        })?,
+        exact: ranking.is_exact(),
+        n_pixels: ranking.n_pixels(),
+        bins,
+        max_exact_pixels: config.max_exact_pixels,
+    };
+    let roc_points = ranking.roc_curve().map(|curve| thin_curve(&curve));
+    let heat = HeatScale {
+        low: images
+            .iter()
+            .map(|s| s.min_score)
+            .fold(f32::INFINITY, f32::min),
+        high: images
+            .iter()
+            .map(|s| s.max_score)
+            .fold(f32::NEG_INFINITY, f32::max),
+    };
+    Ok(Pooled {
+        images,
+        scores,
+        threshold,
+        roc_points,
+        heat,
+    })
+}
+
+/// Binarises every pair in parallel chunks, writing its panel; returns the rows.
+fn binarize_all(
+    config: &EvalConfig,
+    pairs: &[Pair],
+    pooled: &Pooled,
+    files: &ReportFiles,
+    progress: &(dyn Fn(EvalProgress) + Sync),
+) -> Result<Vec<ImageRow>> {
+    progress(EvalProgress::Stage {
+        stage: EvalStage::Render,
+        n_images: pairs.len(),
+    });
+    let mut rows = Vec::with_capacity(pairs.len());
+    for (chunk, chunk_scores) in pairs
+        .chunks(chunk_len())
+        .zip(pooled.images.chunks(chunk_len()))
+    {
+        let chunk_rows: Vec<ImageRow> = chunk
+            .par_iter()
+            .zip(chunk_scores)
+            .map(|(pair, &image_scores)| {
+                let sample = load_sample(pair, &config.source, config.map_kind)?;
+                let binarized = binarize_sample(
+                    &sample,
+                    config.threshold,
+                    pooled.threshold,
+                    config.largest_component,
+                    &pair.partner,
+                )?;
+                write_panel(
+                    &files.panel(&pair.stem),
+                    &PanelImages {
+                        shape: sample.shape,
+                        image: &sample.image,
+                        reconstruction: sample.reconstruction.as_deref(),
+                        map: &sample.map,
+                        heat: pooled.heat,
+                        predicted: &binarized.predicted,
+                        truth: &sample.mask,
+                    },
+                )?;
+                progress(EvalProgress::ImageDone);
+                Ok(ImageRow {
+                    stem: pair.stem.clone(),
+                    image: pair.image.clone(),
+                    mask_missing: pair.mask.is_none(),
+                    height: sample.shape.height,
+                    width: sample.shape.width,
+                    scores: image_scores,
+                    threshold: binarized.threshold,
+                    overlap: binarized.overlap,
+                })
+            })
+            .collect::<Result<_>>()?;
+        rows.extend(chunk_rows);
+    }
+    Ok(rows)
+}
+
+/// Images per parallel chunk: a few per worker thread.
+fn chunk_len() -> usize {
+    rayon::current_num_threads().max(1) * IMAGES_PER_THREAD
+}
+
+/// The ROC curve thinned evenly to at most [`ROC_PLOT_POINTS`] `(fpr, tpr)` points, the ends
+/// kept.
+fn thin_curve(curve: &RocCurve) -> Vec<(f64, f64)> {
+    let points = || {
+        curve
+            .false_positive_rates
+            .iter()
+            .copied()
+            .zip(curve.true_positive_rates.iter().copied())
+    };
+    let stride = curve
+        .false_positive_rates
+        .len()
+        .div_ceil(ROC_PLOT_POINTS)
+        .max(1);
+    let mut thinned: Vec<(f64, f64)> = points().step_by(stride).collect();
+    if let Some(last) = points().next_back()
+        && thinned.last() != Some(&last)
+    {
+        thinned.push(last);
+    }
+    thinned
+}
+
+/// Writes the tables, the ROC plot (when defined) and the HTML page; returns whether the ROC
+/// plot was drawn.
+fn write_report(
+    files: &ReportFiles,
+    summary: &Summary,
+    rows: &[ImageRow],
+    pooled: &Pooled,
+) -> Result<bool> {
+    write_metrics_csv(&files.metrics_csv, rows)?;
+    write_summary_json(&files.summary_json, summary)?;
+    write_summary_md(&files.summary_md, summary)?;
+    let has_roc = match (&pooled.roc_points, summary.auroc_pooled) {
+        (Some(points), Some(auroc)) => {
+            line_plot(
+                &files.roc_png,
+                "Pooled pixel ROC",
+                "false-positive rate",
+                "true-positive rate",
+                &[Series {
+                    label: format!("AUROC {auroc:.4}"),
+                    points: points.clone(),
+                }],
+                &LinePlotOptions::roc(),
+            )?;
+            true
+        }
+        _ => false,
+    };
+    write_report_html(
+        files,
+        &HtmlReport {
+            summary,
+            rows,
+            heat: pooled.heat,
+            with_reconstruction: summary.map_source == "reconstructions",
+            has_roc,
+        },
+    )?;
+    Ok(has_roc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinning_keeps_both_ends_and_bounds_the_points() {
+        let n = 5 * ROC_PLOT_POINTS + 3;
+        let curve = RocCurve {
+            false_positive_rates: (0..n).map(|i| i as f64 / (n - 1) as f64).collect(),
+            true_positive_rates: (0..n).map(|i| (i as f64 / (n - 1) as f64).sqrt()).collect(),
+            thresholds: (0..n).map(|i| -(i as f64)).collect(),
+        };
+        let thinned = thin_curve(&curve);
+        assert!(thinned.len() <= ROC_PLOT_POINTS + 1);
+        assert_eq!(thinned.first(), Some(&(0.0, 0.0)));
+        assert_eq!(thinned.last(), Some(&(1.0, 1.0)));
+        let short = RocCurve {
+            false_positive_rates: vec![0.0, 1.0],
+            true_positive_rates: vec![0.0, 1.0],
+            thresholds: vec![f64::INFINITY, 0.0],
+        };
+        assert_eq!(thin_curve(&short), vec![(0.0, 0.0), (1.0, 1.0)]);
+    }
+
+    #[test]
+    fn a_non_empty_output_folder_is_refused_without_overwrite() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert!(
+            check_output_folder(dir.path(), false).is_ok(),
+            "empty is fine"
+        );
+        std::fs::write(dir.path().join("mine.txt"), "x").expect("write");
+        let error = check_output_folder(dir.path(), false).expect_err("refused");
+        assert!(error.is_usage_error());
+        assert!(error.to_string().contains("--overwrite"), "{error}");
+        assert!(check_output_folder(dir.path(), true).is_ok());
+        let file = dir.path().join("mine.txt");
+        assert!(
+            check_output_folder(&file, true).is_err(),
+            "a file is no folder"
+        );
+    }
+}
