@@ -24,7 +24,7 @@ pub enum DtunetError {
         expected: String,
     },
     /// Reading or writing a file failed.
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}")]
     Io {
         /// What was being done (`write`, `create folder`, …).
         action: &'static str,
@@ -35,7 +35,7 @@ pub enum DtunetError {
         source: std::io::Error,
     },
     /// Encoding an image failed.
-    #[error("cannot write image {path}: {source}")]
+    #[error("cannot write image {path}")]
     Image {
         /// The file.
         path: PathBuf,

@@ -33,6 +33,7 @@ pub fn write_atomically(
         write(&mut buffered).map_err(|e| io_error("write", e))?;
         buffered.flush().map_err(|e| io_error("write", e))?;
     }
+    make_world_readable(temporary.as_file()).map_err(|e| io_error("set permissions of", e))?;
     temporary
         .as_file()
         .sync_all()
@@ -40,6 +41,19 @@ pub fn write_atomically(
     temporary
         .persist(path)
         .map_err(|e| io_error("rename into place", e.error))?;
+    Ok(())
+}
+
+/// Gives a result file the usual `rw-r--r--` permissions (temporary files start owner-only).
+#[cfg(unix)]
+fn make_world_readable(file: &File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
+}
+
+/// Result files keep the platform's default permissions off Unix.
+#[cfg(not(unix))]
+fn make_world_readable(_file: &File) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -115,6 +129,15 @@ mod tests {
         let npy = npyz::NpyFile::new(&bytes[..]).expect("npy");
         assert_eq!(npy.shape(), &[2, 1, 3, 4]);
         assert_eq!(npy.into_vec::<f64>().expect("f64"), data);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path)
+                .expect("metadata")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o644, "results are readable by others");
+        }
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left behind");
     }

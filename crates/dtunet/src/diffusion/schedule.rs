@@ -30,7 +30,11 @@ impl BetaSchedule {
     fn betas(self, steps: usize) -> Vec<f64> {
         match self {
             BetaSchedule::Cosine => {
-                let alpha_bar = |s: f64| ((s + 0.008) / 1.008 * std::f64::consts::FRAC_PI_2).cos().powi(2);
+                let alpha_bar = |s: f64| {
+                    ((s + 0.008) / 1.008 * std::f64::consts::FRAC_PI_2)
+                        .cos()
+                        .powi(2)
+                };
                 (0..steps)
                     .map(|i| {
                         let (t1, t2) = (i as f64 / steps as f64, (i + 1) as f64 / steps as f64);
@@ -121,7 +125,11 @@ impl DiffusionSchedule {
             });
         }
         let betas = kind.betas(steps);
-        if let Some((t, beta)) = betas.iter().enumerate().find(|(_, b)| !(**b > 0.0 && **b < 1.0)) {
+        if let Some((t, beta)) = betas
+            .iter()
+            .enumerate()
+            .find(|(_, b)| !(**b > 0.0 && **b < 1.0))
+        {
             return Err(DtunetError::InvalidParameter {
                 name: "diffusion steps",
                 found: format!("{steps} ({kind} gives β_{t} = {beta})"),
@@ -134,19 +142,31 @@ impl DiffusionSchedule {
             running *= 1.0 - beta;
             alphas_cumprod.push(running);
         }
-        let alphas_cumprod_prev: Vec<f64> = std::iter::once(1.0).chain(alphas_cumprod[..steps - 1].iter().copied()).collect();
+        let alphas_cumprod_prev: Vec<f64> = std::iter::once(1.0)
+            .chain(alphas_cumprod[..steps - 1].iter().copied())
+            .collect();
         let map = |f: &dyn Fn(usize) -> f64| (0..steps).map(f).collect::<Vec<f64>>();
-        let posterior_variance = map(&|t| betas[t] * (1.0 - alphas_cumprod_prev[t]) / (1.0 - alphas_cumprod[t]));
+        let posterior_variance =
+            map(&|t| betas[t] * (1.0 - alphas_cumprod_prev[t]) / (1.0 - alphas_cumprod[t]));
         let posterior_log_variance_clipped =
             map(&|t| posterior_variance[if t == 0 { 1 } else { t }].ln());
-        let model_log_variance = map(&|t| if t == 0 { posterior_variance[1] } else { betas[t] }.ln());
+        let model_log_variance = map(&|t| {
+            if t == 0 {
+                posterior_variance[1]
+            } else {
+                betas[t]
+            }
+            .ln()
+        });
         Ok(Self {
             kind,
             sqrt_alphas_cumprod: map(&|t| alphas_cumprod[t].sqrt()),
             sqrt_one_minus_alphas_cumprod: map(&|t| (1.0 - alphas_cumprod[t]).sqrt()),
             sqrt_recip_alphas_cumprod: map(&|t| (1.0 / alphas_cumprod[t]).sqrt()),
             sqrt_recipm1_alphas_cumprod: map(&|t| (1.0 / alphas_cumprod[t] - 1.0).sqrt()),
-            posterior_mean_coef1: map(&|t| betas[t] * alphas_cumprod_prev[t].sqrt() / (1.0 - alphas_cumprod[t])),
+            posterior_mean_coef1: map(&|t| {
+                betas[t] * alphas_cumprod_prev[t].sqrt() / (1.0 - alphas_cumprod[t])
+            }),
             posterior_mean_coef2: map(&|t| {
                 (1.0 - alphas_cumprod_prev[t]) * (1.0 - betas[t]).sqrt() / (1.0 - alphas_cumprod[t])
             }),
@@ -191,9 +211,18 @@ mod tests {
     fn alphas_cumprod_decreases_and_cosine_is_not_all_zero() {
         for kind in [BetaSchedule::Cosine, BetaSchedule::Linear] {
             let schedule = DiffusionSchedule::new(kind, 1000).expect("valid");
-            assert!(schedule.alphas_cumprod.windows(2).all(|w| w[1] < w[0]), "{kind}");
-            assert!(schedule.betas.iter().all(|&b| b > 0.0 && b <= 0.999), "{kind}");
-            assert!(schedule.alphas_cumprod[0] > 0.99 && schedule.alphas_cumprod[999] < 1e-4, "{kind}");
+            assert!(
+                schedule.alphas_cumprod.windows(2).all(|w| w[1] < w[0]),
+                "{kind}"
+            );
+            assert!(
+                schedule.betas.iter().all(|&b| b > 0.0 && b <= 0.999),
+                "{kind}"
+            );
+            assert!(
+                schedule.alphas_cumprod[0] > 0.99 && schedule.alphas_cumprod[999] < 1e-4,
+                "{kind}"
+            );
         }
     }
 
@@ -202,8 +231,10 @@ mod tests {
         let schedule = DiffusionSchedule::new(BetaSchedule::Cosine, 1000).expect("valid");
         let (x_start, eps) = (0.37, -1.25);
         for t in [0, 1, 250, 999] {
-            let x_t = schedule.sqrt_alphas_cumprod[t] * x_start + schedule.sqrt_one_minus_alphas_cumprod[t] * eps;
-            let recovered = schedule.sqrt_recip_alphas_cumprod[t] * x_t - schedule.sqrt_recipm1_alphas_cumprod[t] * eps;
+            let x_t = schedule.sqrt_alphas_cumprod[t] * x_start
+                + schedule.sqrt_one_minus_alphas_cumprod[t] * eps;
+            let recovered = schedule.sqrt_recip_alphas_cumprod[t] * x_t
+                - schedule.sqrt_recipm1_alphas_cumprod[t] * eps;
             assert!((recovered - x_start).abs() < 1e-9, "t {t}: {recovered}");
         }
     }
@@ -217,6 +248,9 @@ mod tests {
         let schedule = DiffusionSchedule::new(BetaSchedule::Linear, 1000).expect("valid");
         assert!(schedule.check_t_lambda(1000).is_ok());
         let error = schedule.check_t_lambda(1200).expect_err("too deep");
-        assert_eq!(error.to_string(), "--t-lambda = 1200 is invalid: expected 1..=1000 (the schedule length)");
+        assert_eq!(
+            error.to_string(),
+            "--t-lambda = 1200 is invalid: expected 1..=1000 (the schedule length)"
+        );
     }
 }

@@ -67,13 +67,13 @@ impl EvalConfig {
     /// # Errors
     /// As above ([`DtunetError::InvalidParameter`]).
     pub fn validate(&self) -> Result<()> {
-        self.threshold
-            .validate()
-            .map_err(|error| DtunetError::InvalidParameter {
+        if self.threshold.validate().is_err() {
+            return Err(DtunetError::InvalidParameter {
                 name: "--threshold",
                 found: self.threshold.to_string(),
-                expected: error.to_string(),
-            })?;
+                expected: "a finite fixed value or a percentile in 0..=100".into(),
+            });
+        }
         if self.max_exact_pixels == 0 {
             return Err(DtunetError::InvalidParameter {
                 name: "--max-exact-pixels",
