@@ -34,15 +34,7 @@ impl MapShape {
 
     /// Fails when a dimension is zero or `found_len` differs from `height · width`.
     pub fn check(&self, what: &'static str, found_len: usize) -> Result<()> {
-        if self.is_empty() || found_len != self.len() {
-            return Err(MetricsError::ShapeMismatch {
-                what,
-                shape: self.to_string(),
-                expected: self.len(),
-                found: found_len,
-            });
-        }
-        Ok(())
+        check_len(what, self, self.len(), found_len)
     }
 }
 
@@ -91,15 +83,7 @@ impl ImageShape {
 
     /// Fails when a dimension is zero or `found_len` differs from `channels · height · width`.
     pub fn check(&self, what: &'static str, found_len: usize) -> Result<()> {
-        if self.is_empty() || found_len != self.len() {
-            return Err(MetricsError::ShapeMismatch {
-                what,
-                shape: self.to_string(),
-                expected: self.len(),
-                found: found_len,
-            });
-        }
-        Ok(())
+        check_len(what, self, self.len(), found_len)
     }
 }
 
@@ -107,6 +91,24 @@ impl fmt::Display for ImageShape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}x{}x{}", self.channels, self.height, self.width)
     }
+}
+
+/// Shared check of both shapes: a non-empty shape holding exactly `found_len` values.
+fn check_len(
+    what: &'static str,
+    shape: &dyn fmt::Display,
+    expected: usize,
+    found_len: usize,
+) -> Result<()> {
+    if expected == 0 || found_len != expected {
+        return Err(MetricsError::ShapeMismatch {
+            what,
+            shape: shape.to_string(),
+            expected,
+            found: found_len,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -121,10 +121,14 @@ impl Histogram {
     }
 }
 
-/// `numpy.linspace(start, stop, n)` (n ≥ 2): `start + i·step`, the last value exactly `stop`.
-fn linspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
+/// `numpy.linspace(start, stop, n)`: `i·step + start`, the last value exactly `stop` (for
+/// `n = 1` just `start`, for `n = 0` nothing).
+pub fn linspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
+    if n <= 1 {
+        return vec![start; n];
+    }
     let step = (stop - start) / (n - 1) as f64;
-    let mut values: Vec<f64> = (0..n).map(|i| start + i as f64 * step).collect();
+    let mut values: Vec<f64> = (0..n).map(|i| i as f64 * step + start).collect();
     values[n - 1] = stop;
     values
 }

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use dtunet_noise::stats::linspace;
+
 use crate::error::{DtunetError, Result};
 
 /// How `β_t` grows over the chain.
@@ -70,17 +72,6 @@ impl FromStr for BetaSchedule {
             }),
         }
     }
-}
-
-/// `numpy.linspace(start, stop, n)`: `start + i·step`, the last value exactly `stop`.
-fn linspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
-    if n == 1 {
-        return vec![start];
-    }
-    let step = (stop - start) / (n - 1) as f64;
-    let mut values: Vec<f64> = (0..n).map(|i| i as f64 * step + start).collect();
-    values[n - 1] = stop;
-    values
 }
 
 /// Every per-step coefficient of a `T`-step chain; each vector has `T` entries indexed by `t`.
