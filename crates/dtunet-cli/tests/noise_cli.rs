@@ -237,3 +237,93 @@ fn every_command_has_help() {
             .stdout(predicate::str::contains("Usage"));
     }
 }
+
+#[test]
+fn generate_honours_standardize_tsg_steps_and_kts_sigma() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let read = |name: &str| -> Vec<f64> {
+        let bytes = std::fs::read(dir.path().join(name)).expect("npy written");
+        npyz::NpyFile::new(&bytes[..])
+            .expect("npy")
+            .into_vec::<f64>()
+            .expect("f64")
+    };
+    let run = |extra: &[&str], name: &str| {
+        dtunet()
+            .args([
+                "noise",
+                "generate",
+                "--shape",
+                "1x1x16x16",
+                "--t",
+                "50",
+                "--seed",
+                "3",
+                "--raw-seed",
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(dir.path().join(name))
+            .assert()
+            .success();
+    };
+    run(&["--standardize"], "std.npy");
+    let values = read("std.npy");
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
+    assert!(
+        mean.abs() < 1e-12 && (var - 1.0).abs() < 1e-12,
+        "mean {mean} var {var}"
+    );
+
+    // Tsg at t = T is pure Gaussian noise; at t = 50 of T = 100 an even blend.
+    run(&["--kind", "tsg", "--total-steps", "50"], "tsg_end.npy");
+    run(&["--kind", "gauss"], "gauss.npy");
+    assert_eq!(read("tsg_end.npy"), read("gauss.npy"));
+    run(&["--kind", "tsg", "--total-steps", "100"], "tsg_half.npy");
+    run(&["--kind", "tsimplex"], "ts.npy");
+    for ((blend, g), s) in read("tsg_half.npy")
+        .iter()
+        .zip(read("gauss.npy"))
+        .zip(read("ts.npy"))
+    {
+        assert!((blend - 0.5 * (g + s)).abs() < 1e-12);
+    }
+
+    run(
+        &["--kind", "kts", "--kts-patch", "8", "--kts-sigma", "1"],
+        "kts1.npy",
+    );
+    run(
+        &["--kind", "kts", "--kts-patch", "8", "--kts-sigma", "3"],
+        "kts3.npy",
+    );
+    assert_ne!(
+        read("kts1.npy"),
+        read("kts3.npy"),
+        "sigma changes the per-patch frequency"
+    );
+}
+
+#[test]
+fn bench_reports_a_median_for_the_requested_threads() {
+    dtunet()
+        .args([
+            "noise",
+            "bench",
+            "--shape",
+            "2x1x16x16",
+            "--repeats",
+            "2",
+            "--threads",
+            "1",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("batch 2:").and(predicate::str::contains("threads=1")));
+    dtunet()
+        .args(["noise", "bench", "--repeats", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--repeats must be at least 1"));
+}
