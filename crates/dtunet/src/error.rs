@@ -182,6 +182,53 @@ pub enum DtunetError {
         /// The shape it has.
         found: String,
     },
+    /// A configuration file that does not parse or has unknown keys.
+    #[error("config {path}: {problem}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (names the key and line).
+        problem: String,
+    },
+    /// Training produced a NaN or infinite loss.
+    #[error(
+        "training loss is {value} at step {step}; training stopped. {}",
+        checkpoint.as_ref().map_or("No checkpoint was written yet.".to_string(),
+            |p| format!("The last good checkpoint is {} (resume with --resume, perhaps with a lower --lr).", p.display()))
+    )]
+    NonFiniteLoss {
+        /// The step (1-based) whose loss was not finite.
+        step: usize,
+        /// The loss value.
+        value: f64,
+        /// The newest complete checkpoint.
+        checkpoint: Option<PathBuf>,
+    },
+    /// A weights or checkpoint file that cannot be read or written.
+    #[error("weights file {path}: {problem}")]
+    Weights {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong, with the underlying cause.
+        problem: String,
+    },
+    /// A weights file whose tensors do not match the model built from the configuration.
+    #[error(
+        "weights file {path} does not match the {arch} model: {} missing ({}), {} unexpected ({}), {} wrong shape ({})",
+        missing.len(), preview(missing), unexpected.len(), preview(unexpected), mismatched.len(), preview(mismatched)
+    )]
+    WeightsMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The architecture and size the model was built with.
+        arch: String,
+        /// Model parameters the file lacks.
+        missing: Vec<String>,
+        /// File tensors no parameter takes.
+        unexpected: Vec<String>,
+        /// Tensors whose shape differs (`key: file [..] vs model [..]`).
+        mismatched: Vec<String>,
+    },
 }
 
 impl DtunetError {
@@ -196,8 +243,25 @@ impl DtunetError {
                 | DtunetError::EmptyInputFolder { .. }
                 | DtunetError::OutputFolder { .. }
                 | DtunetError::Dataset { .. }
+                | DtunetError::WeightsMismatch { .. }
+                | DtunetError::Config { .. }
         )
     }
+}
+
+/// The first few names of a list, for one-line messages.
+fn preview(names: &[String]) -> String {
+    const SHOWN: usize = 6;
+    let mut text = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        text.push_str(", …");
+    }
+    if text.is_empty() { "none".into() } else { text }
 }
 
 /// The library's result type.

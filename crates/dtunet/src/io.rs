@@ -170,3 +170,16 @@ mod tests {
         assert!(error.to_string().contains("/nonexistent-dtunet"), "{error}");
     }
 }
+
+/// The values of a float tensor, row-major, as `f32` (whatever its storage precision).
+pub fn tensor_values<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| DtunetError::InvalidParameter {
+            name: "tensor data",
+            found: format!("{e:?}"),
+            expected: "float values".into(),
+        })
+}

@@ -2,11 +2,14 @@
 //! Tsimplex noise). This crate holds the pipelines; the pure numeric parts live in
 //! [`noise`] (`dtunet-noise`) and [`metrics`] (`dtunet-metrics`).
 
+pub mod backend;
 pub mod data;
 pub mod diffusion;
 pub mod error;
 pub mod evaluate;
 pub mod io;
+pub mod losses;
+pub mod models;
 pub mod noise_study;
 pub mod report;
 

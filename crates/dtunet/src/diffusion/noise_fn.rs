@@ -1,0 +1,141 @@
+//! The bridge from the pure noise crate to Burn: the diffusion's `noise_fn(x, t)` (SPEC §2,
+//! §3) as `f32` tensors on a device, for any [`NoiseKind`](dtunet_noise::NoiseKind), Gaussian
+//! included.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use dtunet_noise::{BatchShape, NoiseConfig, NoiseSource};
+
+use crate::error::{DtunetError, Result};
+
+/// A seeded stream of noise batches on one device: every call draws fresh noise (the
+/// [`NoiseSource`] derives new OpenSimplex and Gaussian seeds from one ChaCha8 stream), so a
+/// run is reproducible from its seed.
+#[derive(Debug, Clone)]
+pub struct NoiseSampler {
+    source: NoiseSource,
+    device: Device,
+}
+
+impl NoiseSampler {
+    /// A sampler of `config` noise seeded with `seed`, producing tensors on `device`.
+    ///
+    /// # Errors
+    /// [`DtunetError::Noise`] when `config` is invalid (octaves 0, persistence ≤ 0, …).
+    pub fn new(config: NoiseConfig, seed: u64, device: &Device) -> Result<Self> {
+        Ok(Self {
+            source: NoiseSource::new(config, seed)?,
+            device: device.clone(),
+        })
+    }
+
+    /// The configuration this sampler draws from.
+    pub fn config(&self) -> &NoiseConfig {
+        self.source.config()
+    }
+
+    /// The next noise batch, with timestep `t[b]` for sample `b` (time-indexed kinds depend on
+    /// it; `gauss` ignores it).
+    ///
+    /// # Shapes
+    /// - `dims`: `[B, C, H, W]`, the shape of the noise to draw (usually `x.dims()`)
+    /// - `t`: `B` timesteps, or one for the whole batch
+    /// - returns `[B, C, H, W]`, `f32`
+    ///
+    /// # Errors
+    /// [`DtunetError::Noise`] for a zero dimension, a timestep count other than `B` or 1, or a
+    /// shape the kind cannot fill (KTs patches); [`DtunetError::InvalidParameter`] for a
+    /// timestep beyond `u32`.
+    pub fn sample(&mut self, dims: [usize; 4], t: &[usize]) -> Result<Tensor<4>> {
+        let timesteps = t
+            .iter()
+            .map(|&step| {
+                u32::try_from(step).map_err(|_| DtunetError::InvalidParameter {
+                    name: "noise timestep",
+                    found: step.to_string(),
+                    expected: format!("a diffusion step up to {}", u32::MAX),
+                })
+            })
+            .collect::<Result<Vec<u32>>>()?;
+        let [batch, channels, height, width] = dims;
+        let field = self
+            .source
+            .sample(BatchShape::new(batch, channels, height, width), &timesteps)?;
+        let values: Vec<f32> = field.data.iter().map(|&v| v as f32).collect();
+        Ok(Tensor::from_data(
+            TensorData::new(values, dims),
+            &self.device,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dtunet_noise::NoiseKind;
+
+    use super::*;
+
+    fn config(kind: NoiseKind) -> NoiseConfig {
+        NoiseConfig {
+            kind,
+            ..NoiseConfig::default()
+        }
+    }
+
+    #[test]
+    fn equals_the_noise_crate_field_in_f32_for_every_kind() {
+        let dims = [2, 3, 16, 32];
+        for kind in NoiseKind::ALL {
+            let mut sampler = NoiseSampler::new(config(kind), 11, &Device::flex()).expect("valid");
+            let tensor = sampler.sample(dims, &[4, 700]).expect("sample");
+            assert_eq!(tensor.dims(), dims, "{kind}");
+            let field = NoiseSource::new(config(kind), 11)
+                .expect("valid")
+                .sample(BatchShape::new(2, 3, 16, 32), &[4, 700])
+                .expect("sample");
+            let expected: Vec<f32> = field.data.iter().map(|&v| v as f32).collect();
+            assert_eq!(
+                tensor.try_into_vec_as::<f32>().expect("readable"),
+                expected,
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn deterministic_per_seed_and_fresh_per_call() {
+        let draw = |seed, calls: usize| {
+            let mut sampler =
+                NoiseSampler::new(config(NoiseKind::Gauss), seed, &Device::flex()).expect("valid");
+            let mut last = Vec::new();
+            for _ in 0..calls {
+                last = sampler
+                    .sample([1, 1, 5, 7], &[3])
+                    .expect("sample")
+                    .try_into_vec_as::<f32>()
+                    .expect("readable");
+            }
+            last
+        };
+        assert_eq!(draw(5, 1), draw(5, 1));
+        assert_ne!(draw(5, 1), draw(6, 1));
+        assert_ne!(draw(5, 1), draw(5, 2));
+    }
+
+    #[test]
+    fn rejects_a_wrong_timestep_count_and_bad_configs() {
+        let mut sampler =
+            NoiseSampler::new(config(NoiseKind::Tsimplex), 0, &Device::flex()).expect("valid");
+        let error = sampler
+            .sample([2, 1, 8, 8], &[1, 2, 3])
+            .expect_err("3 timesteps for 2 samples");
+        assert!(
+            error
+                .to_string()
+                .contains("3 timesteps given for a batch of 2"),
+            "{error}"
+        );
+        let mut bad = config(NoiseKind::Tsimplex);
+        bad.fractal.octaves = 0;
+        assert!(NoiseSampler::new(bad, 0, &Device::flex()).is_err());
+    }
+}
