@@ -10,6 +10,7 @@ use dtunet::data::inspect::inspect;
 use dtunet::data::{Channels, DataOptions, Dataset, ImageSize, Layout, Split};
 use rayon::prelude::*;
 
+use crate::dataset_args::{parse_layout, parse_modality, parse_size, parse_slices, parse_split};
 use crate::progress::bar;
 
 #[derive(Debug, Args)]
@@ -192,27 +193,4 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         pool.current_num_threads(),
     );
     Ok(())
-}
-
-fn parse_layout(text: &str) -> Result<Layout, String> {
-    text.parse().map_err(|e: dtunet::DtunetError| e.to_string())
-}
-
-fn parse_size(text: &str) -> Result<ImageSize, String> {
-    text.parse().map_err(|e: dtunet::DtunetError| e.to_string())
-}
-
-fn parse_modality(text: &str) -> Result<Modality, String> {
-    text.parse().map_err(|e: dtunet::DtunetError| e.to_string())
-}
-
-fn parse_slices(text: &str) -> Result<SliceRange, String> {
-    text.parse().map_err(|e: dtunet::DtunetError| e.to_string())
-}
-
-fn parse_split(text: &str) -> Result<Split, String> {
-    Split::ALL
-        .into_iter()
-        .find(|split| split.name() == text)
-        .ok_or_else(|| format!("unknown split {text:?}: expected train or test"))
 }

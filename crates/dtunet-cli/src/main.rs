@@ -1,10 +1,13 @@
 //! The `dtunet` command-line tool: clap arguments → validated configs → library calls.
 
 mod data_cmd;
+mod dataset_args;
 mod eval_cmd;
+mod import_cmd;
 mod noise_cmd;
 mod progress;
 mod synth_cmd;
+mod train_cmd;
 
 use std::process::ExitCode;
 
@@ -30,6 +33,12 @@ enum Command {
     /// Write a built-in synthetic dataset (brain phantoms with tumours, or textured surfaces
     /// with defects) in the MVTec AD layout, with exact masks and a dataset card.
     Synth(synth_cmd::SynthArgs),
+    /// Train DTU-Net / U-ViT / UNet on the healthy images of a dataset: checkpoints, resume,
+    /// loss log and curve, sample reconstructions, final EMA weights.
+    Train(Box<train_cmd::TrainArgs>),
+    /// Load a PyTorch state_dict (.pt/.pth/.safetensors) of the reference model into a dtunet
+    /// model file, reporting missing and unexpected keys by name.
+    ImportWeights(import_cmd::ImportArgs),
 }
 
 /// A failure caused by what the user asked for (exit code 2), as opposed to one that happened
@@ -64,6 +73,8 @@ fn main() -> ExitCode {
         Command::Data(args) => data_cmd::run(args),
         Command::Eval(args) => eval_cmd::run(args),
         Command::Synth(args) => synth_cmd::run(args),
+        Command::Train(args) => train_cmd::run(*args),
+        Command::ImportWeights(args) => import_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,6 +12,7 @@ pub mod losses;
 pub mod models;
 pub mod noise_study;
 pub mod report;
+pub mod training;
 
 pub use dtunet_metrics as metrics;
 pub use dtunet_noise as noise;

@@ -1,0 +1,275 @@
+//! `dtunet train`: train a noise-prediction network on the healthy images of a dataset.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use dtunet::backend::BackendKind;
+use dtunet::losses::LossKind;
+use dtunet::models::{Architecture, StageFeedForward};
+use dtunet::training::{
+    Preset, Start, StepRecord, TrainConfig, TrainObserver, TrainingImages, train,
+};
+use indicatif::ProgressBar;
+
+use crate::dataset_args::DatasetArgs;
+use crate::progress::bar;
+
+/// Every flag overrides the preset and the `--config` file.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    /// Run folder: config.toml, train.log, loss.csv, loss.png, samples/, checkpoints/ and the
+    /// final EMA weights model.safetensors.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue the run in --out from its newest checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Starting values: paper (Table 6: 224 px, D 384, depth 6) or demo (a small CPU model).
+    #[arg(long, default_value = "paper", value_parser = parse::<Preset>)]
+    pub preset: Preset,
+    /// TOML file overriding the preset (keys as in a run's config.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub overrides: TrainOverrides,
+    /// Compute backend: flex (CPU), or cuda / wgpu / tch when built with that feature.
+    #[arg(long, default_value = "flex", value_parser = parse::<BackendKind>)]
+    pub backend: BackendKind,
+    /// GPU index for cuda / tch.
+    #[arg(long)]
+    pub device_index: Option<usize>,
+}
+
+/// Per-value overrides of the training configuration (paper Table 6 names).
+#[derive(Debug, Default, Args)]
+pub struct TrainOverrides {
+    /// Backbone: dtunet, uvit or unet.
+    #[arg(long, value_parser = parse::<Architecture>)]
+    pub arch: Option<Architecture>,
+    /// Image side in pixels (images are resized to it).
+    #[arg(long)]
+    pub img_size: Option<usize>,
+    /// Image channels, 1 or 3.
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// Patch side in pixels.
+    #[arg(long)]
+    pub patch_size: Option<usize>,
+    /// Token width D.
+    #[arg(long)]
+    pub embed_dim: Option<usize>,
+    /// Transformer blocks (even).
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Attention heads.
+    #[arg(long)]
+    pub heads: Option<usize>,
+    /// Feed-forward width as a multiple of D.
+    #[arg(long)]
+    pub mlp_ratio: Option<f64>,
+    /// Feed-forward per stage: mlp, daff, or in,mid,out (e.g. daff,mlp,daff).
+    #[arg(long, value_parser = parse::<StageFeedForward>)]
+    pub ff: Option<StageFeedForward>,
+    /// Classes of the label token (0: unconditional, 2: healthy/anomalous).
+    #[arg(long)]
+    pub num_classes: Option<usize>,
+    /// Images per step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Optimiser steps.
+    #[arg(long, conflicts_with = "epochs")]
+    pub steps: Option<usize>,
+    /// Passes over the training images (sets --steps).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// AdamW learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// AdamW weight decay.
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// EMA rate of the detection weights.
+    #[arg(long)]
+    pub ema_rate: Option<f64>,
+    /// Noise: tsimplex, tsg, kts, gauss or simplex3d.
+    #[arg(long)]
+    pub noise: Option<String>,
+    /// Simplex octaves.
+    #[arg(long)]
+    pub octaves: Option<u32>,
+    /// Simplex persistence.
+    #[arg(long)]
+    pub persistence: Option<f64>,
+    /// Simplex base period in pixels.
+    #[arg(long)]
+    pub frequency: Option<f64>,
+    /// KTs patch side in pixels.
+    #[arg(long)]
+    pub kts_patch: Option<usize>,
+    /// KTs spread in patches.
+    #[arg(long)]
+    pub kts_sigma: Option<f64>,
+    /// Beta schedule: cosine or linear.
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Diffusion steps T.
+    #[arg(long)]
+    pub diffusion_steps: Option<usize>,
+    /// Loss: l1, l2, hybrid, ssim, ms_ssim, l2_tv, hybrid_ssim, hybrid_ms_ssim.
+    #[arg(long, value_parser = parse::<LossKind>)]
+    pub loss: Option<LossKind>,
+    /// Training timesteps in [0, min(D, T)); 0 for [0, T).
+    #[arg(long)]
+    pub sample_distance: Option<usize>,
+    /// Steps between checkpoints.
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Checkpoints kept.
+    #[arg(long)]
+    pub keep_checkpoints: Option<usize>,
+    /// Steps between sample reconstructions (0: only at the end).
+    #[arg(long)]
+    pub sample_every: Option<usize>,
+    /// Seed of weights, shuffle, timesteps and noise.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+impl TrainOverrides {
+    /// Applies the flags that were given to `config`.
+    pub fn apply(&self, config: &mut TrainConfig) {
+        fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+            if let Some(value) = value {
+                *target = value.clone();
+            }
+        }
+        let model = &mut config.model;
+        set(&mut model.arch, &self.arch);
+        set(&mut model.img_size, &self.img_size);
+        set(&mut model.channels, &self.channels);
+        set(&mut model.patch_size, &self.patch_size);
+        set(&mut model.embed_dim, &self.embed_dim);
+        set(&mut model.depth, &self.depth);
+        set(&mut model.heads, &self.heads);
+        set(&mut model.mlp_ratio, &self.mlp_ratio);
+        set(&mut model.ff, &self.ff);
+        set(&mut model.num_classes, &self.num_classes);
+        set(&mut config.batch_size, &self.batch_size);
+        set(&mut config.steps, &self.steps);
+        set(&mut config.lr, &self.lr);
+        set(&mut config.weight_decay, &self.weight_decay);
+        set(&mut config.ema_rate, &self.ema_rate);
+        set(&mut config.noise.kind, &self.noise);
+        set(&mut config.noise.octaves, &self.octaves);
+        set(&mut config.noise.persistence, &self.persistence);
+        set(&mut config.noise.frequency, &self.frequency);
+        set(&mut config.noise.kts_patch, &self.kts_patch);
+        set(&mut config.noise.kts_sigma, &self.kts_sigma);
+        set(&mut config.diffusion.schedule, &self.schedule);
+        set(&mut config.diffusion.steps, &self.diffusion_steps);
+        set(&mut config.loss, &self.loss);
+        set(&mut config.sample_distance, &self.sample_distance);
+        set(&mut config.checkpoint_every, &self.checkpoint_every);
+        set(&mut config.keep_checkpoints, &self.keep_checkpoints);
+        set(&mut config.sample_every, &self.sample_every);
+        set(&mut config.seed, &self.seed);
+    }
+}
+
+/// Parses a flag value with the library's `FromStr` (its error names the accepted values).
+pub fn parse<T>(text: &str) -> Result<T, String>
+where
+    T: std::str::FromStr<Err = dtunet::DtunetError>,
+{
+    text.parse().map_err(|e: dtunet::DtunetError| match e {
+        dtunet::DtunetError::InvalidParameter { expected, .. } => format!("expected {expected}"),
+        other => other.to_string(),
+    })
+}
+
+/// The configuration the arguments describe: preset, then `--config`, then flags.
+pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
+    let mut config = TrainConfig::preset(args.preset);
+    if let Some(path) = &args.config {
+        config = TrainConfig::from_toml_file(path, &config)?;
+    }
+    args.overrides.apply(&mut config);
+    config.validate()?;
+    Ok(config)
+}
+
+/// Draws the progress bar: step, loss, it/s, ETA.
+pub struct BarObserver {
+    bar: Option<ProgressBar>,
+}
+
+impl BarObserver {
+    /// An observer that creates its bar when training starts.
+    pub fn new() -> Self {
+        Self { bar: None }
+    }
+}
+
+impl TrainObserver for BarObserver {
+    fn started(&mut self, start_step: usize, total_steps: usize) {
+        let progress = bar(total_steps as u64, "steps");
+        progress.set_position(start_step as u64);
+        progress.set_message("training");
+        progress.reset_eta();
+        self.bar = Some(progress);
+    }
+
+    fn step(&mut self, record: &StepRecord) {
+        if let Some(progress) = &self.bar {
+            progress.set_position(record.step as u64);
+            progress.set_message(format!("loss {:.4}", record.loss));
+        }
+    }
+
+    fn message(&mut self, text: &str) {
+        match &self.bar {
+            Some(progress) => progress.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+impl Drop for BarObserver {
+    fn drop(&mut self) {
+        if let Some(progress) = &self.bar {
+            progress.finish_and_clear();
+        }
+    }
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let mut config = resolve_config(&args)?;
+    let device = args.backend.device(args.device_index)?;
+    let dataset = args
+        .dataset
+        .open(config.model.img_size, config.model.channels)?;
+    eprintln!("loading training images from {}", dataset.root().display());
+    let images =
+        TrainingImages::load(dataset.as_ref()).context("cannot load the training images")?;
+    if let Some(epochs) = args.overrides.epochs {
+        config.steps = (epochs * images.len()).div_ceil(config.batch_size).max(1);
+    }
+    let start = if args.resume {
+        Start::Resume
+    } else {
+        Start::Fresh
+    };
+    let mut observer = BarObserver::new();
+    let outcome = train(&config, &images, &args.out, start, &device, &mut observer)?;
+    drop(observer);
+    println!(
+        "trained {} steps in {:.1} s (last loss {:.5}, mean of the last 10 % {:.5})",
+        outcome.steps, outcome.seconds, outcome.final_loss, outcome.tail_loss
+    );
+    println!("EMA weights: {}", outcome.model_path.display());
+    println!("log: {}", args.out.join("loss.csv").display());
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! Training batches: the healthy training split, held in memory, shuffled per epoch from the
+//! run seed so that a step's batch depends only on `(seed, step)`.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::data::{Dataset, Split};
+use crate::error::{DtunetError, Result};
+
+/// Stream tags that keep the random draws of different purposes independent.
+#[derive(Debug, Clone, Copy)]
+pub enum Purpose {
+    /// The epoch shuffle.
+    Shuffle = 1,
+    /// Training timesteps.
+    Timesteps = 2,
+    /// Diffusion noise.
+    Noise = 3,
+    /// Sample reconstructions.
+    Samples = 4,
+}
+
+/// A 64-bit seed for `purpose` at `index` (epoch or step) of a run seeded with `seed`
+/// (SplitMix64 finaliser over the three).
+pub fn derive_seed(seed: u64, purpose: Purpose, index: u64) -> u64 {
+    let mut z = seed
+        ^ (purpose as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The decoded training images and their class labels.
+#[derive(Debug, Clone)]
+pub struct TrainingImages {
+    pixels: Vec<f32>,
+    labels: Vec<i64>,
+    shape: [usize; 3],
+}
+
+impl TrainingImages {
+    /// Decodes the whole training split of `dataset` (in parallel); `channels` and `size` must
+    /// be what the model expects. A sample's label is 1 when the dataset knows it is anomalous,
+    /// else 0 (healthy).
+    pub fn load(dataset: &dyn Dataset) -> Result<Self> {
+        let count = dataset.len(Split::Train);
+        if count == 0 {
+            return Err(DtunetError::EmptyInputFolder {
+                expected: "training images",
+                folder: dataset.root().to_path_buf(),
+            });
+        }
+        let samples: Vec<_> = (0..count)
+            .into_par_iter()
+            .map(|index| dataset.get(Split::Train, index))
+            .collect::<Result<_>>()?;
+        let first = &samples[0];
+        let shape = [
+            first.channels.count(),
+            first.size.height as usize,
+            first.size.width as usize,
+        ];
+        let mut pixels = Vec::with_capacity(count * shape.iter().product::<usize>());
+        let mut labels = Vec::with_capacity(count);
+        for sample in &samples {
+            pixels.extend_from_slice(&sample.image);
+            labels.push(i64::from(sample.is_anomalous().unwrap_or(false)));
+        }
+        Ok(Self {
+            pixels,
+            labels,
+            shape,
+        })
+    }
+
+    /// Images held.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether no image is held.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// `[C, H, W]` of every image.
+    pub fn image_shape(&self) -> [usize; 3] {
+        self.shape
+    }
+
+    /// The dataset indices of the batch of `step`: the run walks through one seeded
+    /// permutation per epoch, `batch_size` images per step, crossing epoch boundaries.
+    pub fn batch_indices(&self, seed: u64, step: usize, batch_size: usize) -> Vec<usize> {
+        let n = self.len();
+        let mut epoch_cached = usize::MAX;
+        let mut order: Vec<usize> = Vec::new();
+        (0..batch_size)
+            .map(|i| {
+                let position = step * batch_size + i;
+                let epoch = position / n;
+                if epoch != epoch_cached {
+                    order = (0..n).collect();
+                    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(
+                        seed,
+                        Purpose::Shuffle,
+                        epoch as u64,
+                    ));
+                    order.shuffle(&mut rng);
+                    epoch_cached = epoch;
+                }
+                order[position % n]
+            })
+            .collect()
+    }
+
+    /// Images `[B, C, H, W]` and labels `[B]` of `indices` on `device`.
+    pub fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+        let [c, h, w] = self.shape;
+        let size = c * h * w;
+        let mut pixels = Vec::with_capacity(indices.len() * size);
+        for &index in indices {
+            pixels.extend_from_slice(&self.pixels[index * size..(index + 1) * size]);
+        }
+        let labels: Vec<i64> = indices.iter().map(|&i| self.labels[i]).collect();
+        let images = Tensor::from_data(TensorData::new(pixels, [indices.len(), c, h, w]), device);
+        let labels = Tensor::from_data(TensorData::new(labels, [indices.len()]), device);
+        (images, labels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn images(n: usize) -> TrainingImages {
+        TrainingImages {
+            pixels: (0..n * 4).map(|v| v as f32).collect(),
+            labels: vec![0; n],
+            shape: [1, 2, 2],
+        }
+    }
+
+    #[test]
+    fn every_image_is_seen_once_per_epoch_and_batches_are_reproducible() {
+        let set = images(10);
+        let mut seen: Vec<usize> = (0..5)
+            .flat_map(|step| set.batch_indices(7, step, 2))
+            .collect();
+        seen.sort();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        assert_eq!(set.batch_indices(7, 3, 4), set.batch_indices(7, 3, 4));
+        assert_ne!(set.batch_indices(7, 0, 10), set.batch_indices(8, 0, 10));
+    }
+
+    #[test]
+    fn batches_hold_the_right_pixels() {
+        let set = images(3);
+        let (batch, labels) = set.batch(&[2, 0], &Device::flex());
+        assert_eq!(batch.dims(), [2, 1, 2, 2]);
+        let values: Vec<f32> = batch.into_data().try_to_vec().expect("f32");
+        assert_eq!(values, vec![8.0, 9.0, 10.0, 11.0, 0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(labels.dims(), [2]);
+    }
+
+    #[test]
+    fn derived_seeds_differ_by_purpose_and_index() {
+        let a = derive_seed(1, Purpose::Noise, 5);
+        assert_ne!(a, derive_seed(1, Purpose::Noise, 6));
+        assert_ne!(a, derive_seed(1, Purpose::Timesteps, 5));
+        assert_ne!(a, derive_seed(2, Purpose::Noise, 5));
+    }
+}

@@ -1,0 +1,384 @@
+//! Training configuration (paper Table 6 defaults), read from TOML and overridden by flags.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::diffusion::{BetaSchedule, TimestepRange};
+use crate::error::{DtunetError, Result};
+use crate::losses::LossKind;
+use crate::models::{FeedForwardKind, ModelConfig, StageFeedForward};
+use dtunet_noise::{FractalParams, NoiseConfig, NoiseKind};
+
+/// The noise of the forward and reverse processes, as written in configs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NoiseSettings {
+    /// `tsimplex`, `tsg`, `kts`, `gauss` or `simplex3d`.
+    pub kind: String,
+    /// Simplex octaves.
+    pub octaves: u32,
+    /// Amplitude ratio between octaves.
+    pub persistence: f64,
+    /// Base period of octave 0 in pixels.
+    pub frequency: f64,
+    /// KTs patch side in pixels.
+    pub kts_patch: usize,
+    /// KTs spread over the patch grid, in patches.
+    pub kts_sigma: f64,
+    /// Scale each noise sample to zero mean, unit variance.
+    pub standardize: bool,
+}
+
+impl Default for NoiseSettings {
+    fn default() -> Self {
+        let reference = NoiseConfig::default();
+        Self {
+            kind: reference.kind.name().into(),
+            octaves: reference.fractal.octaves,
+            persistence: reference.fractal.persistence,
+            frequency: reference.fractal.frequency,
+            kts_patch: reference.kts_patch_px,
+            kts_sigma: reference.kts_sigma,
+            standardize: reference.standardize,
+        }
+    }
+}
+
+impl NoiseSettings {
+    /// The noise crate's configuration for a diffusion of `total_steps` steps.
+    pub fn to_noise_config(&self, total_steps: usize) -> Result<NoiseConfig> {
+        let config = NoiseConfig {
+            kind: self.kind.parse::<NoiseKind>()?,
+            fractal: FractalParams {
+                octaves: self.octaves,
+                persistence: self.persistence,
+                frequency: self.frequency,
+            },
+            kts_patch_px: self.kts_patch,
+            kts_sigma: self.kts_sigma,
+            total_steps: u32::try_from(total_steps).unwrap_or(u32::MAX),
+            standardize: self.standardize,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// The diffusion process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiffusionSettings {
+    /// `cosine` or `linear`.
+    pub schedule: String,
+    /// Number of steps `T`.
+    pub steps: usize,
+}
+
+impl Default for DiffusionSettings {
+    fn default() -> Self {
+        Self {
+            schedule: "cosine".into(),
+            steps: 1000,
+        }
+    }
+}
+
+impl DiffusionSettings {
+    /// The beta schedule named in the config.
+    pub fn beta_schedule(&self) -> Result<BetaSchedule> {
+        match self.schedule.as_str() {
+            "cosine" => Ok(BetaSchedule::Cosine),
+            "linear" => Ok(BetaSchedule::Linear),
+            other => Err(DtunetError::InvalidParameter {
+                name: "diffusion.schedule",
+                found: format!("{other:?}"),
+                expected: "cosine or linear".into(),
+            }),
+        }
+    }
+}
+
+/// Everything a training run needs besides the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The network.
+    pub model: ModelConfig,
+    /// The diffusion noise.
+    pub noise: NoiseSettings,
+    /// The diffusion process.
+    pub diffusion: DiffusionSettings,
+    /// Training loss.
+    pub loss: LossKind,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Optimiser steps.
+    pub steps: usize,
+    /// AdamW learning rate.
+    pub lr: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// EMA rate of the detection weights.
+    pub ema_rate: f64,
+    /// Training timesteps are drawn from `[0, min(sample_distance, T))`; 0 means `[0, T)`.
+    pub sample_distance: usize,
+    /// Steps between checkpoints.
+    pub checkpoint_every: usize,
+    /// Checkpoints kept (oldest deleted first).
+    pub keep_checkpoints: usize,
+    /// Steps between sample reconstructions (0: only at the end).
+    pub sample_every: usize,
+    /// Seed of the shuffle, timesteps, noise and initial weights.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            model: ModelConfig::default(),
+            noise: NoiseSettings::default(),
+            diffusion: DiffusionSettings::default(),
+            loss: LossKind::L2,
+            batch_size: 32,
+            steps: 100_000,
+            lr: 1e-4,
+            weight_decay: 0.0,
+            ema_rate: 0.9999,
+            sample_distance: 800,
+            checkpoint_every: 1000,
+            keep_checkpoints: 3,
+            sample_every: 5000,
+            seed: 0,
+        }
+    }
+}
+
+/// Named starting points for `--preset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// The paper's Table 6 model and schedule (224 px, D 384, depth 6).
+    Paper,
+    /// A small model that trains on two CPU cores in minutes (the demo's).
+    Demo,
+}
+
+impl std::str::FromStr for Preset {
+    type Err = DtunetError;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "paper" => Ok(Self::Paper),
+            "demo" => Ok(Self::Demo),
+            other => Err(DtunetError::InvalidParameter {
+                name: "preset",
+                found: format!("{other:?}"),
+                expected: "paper or demo".into(),
+            }),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The configuration of a preset.
+    pub fn preset(preset: Preset) -> Self {
+        match preset {
+            Preset::Paper => Self::default(),
+            Preset::Demo => Self {
+                model: ModelConfig {
+                    img_size: 32,
+                    patch_size: 4,
+                    embed_dim: 64,
+                    depth: 4,
+                    heads: 4,
+                    mlp_ratio: 2.0,
+                    ff: StageFeedForward::uniform(FeedForwardKind::Mlp),
+                    ..ModelConfig::default()
+                },
+                noise: NoiseSettings {
+                    octaves: 4,
+                    frequency: 16.0,
+                    ..NoiseSettings::default()
+                },
+                batch_size: 16,
+                steps: 2000,
+                lr: 1e-3,
+                ema_rate: 0.995,
+                checkpoint_every: 250,
+                sample_every: 500,
+                ..Self::default()
+            },
+        }
+    }
+
+    /// Reads a TOML file over `base`: keys the file sets replace `base`'s values (tables merge
+    /// key by key), the rest keep them.
+    pub fn from_toml_file(path: &Path, base: &TrainConfig) -> Result<Self> {
+        let config_error = |problem: String| DtunetError::Config {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| DtunetError::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let overrides: toml::Table =
+            toml::from_str(&text).map_err(|e| config_error(e.to_string()))?;
+        let mut merged: toml::Table =
+            toml::from_str(&base.to_toml()).map_err(|e| config_error(e.to_string()))?;
+        merge_tables(&mut merged, overrides);
+        merged
+            .try_into()
+            .map_err(|e: toml::de::Error| config_error(e.to_string()))
+    }
+
+    /// The configuration as TOML (what `config.toml` of a run holds).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+
+    /// Checks every value, naming the offending one.
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        self.noise.to_noise_config(self.diffusion.steps)?;
+        self.diffusion.beta_schedule()?;
+        let positive = |name: &'static str, value: usize| {
+            if value == 0 {
+                Err(DtunetError::InvalidParameter {
+                    name,
+                    found: "0".into(),
+                    expected: "at least 1".into(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        positive("batch_size", self.batch_size)?;
+        positive("steps", self.steps)?;
+        positive("checkpoint_every", self.checkpoint_every)?;
+        positive("keep_checkpoints", self.keep_checkpoints)?;
+        positive("diffusion.steps", self.diffusion.steps)?;
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(DtunetError::InvalidParameter {
+                name: "lr",
+                found: self.lr.to_string(),
+                expected: "a positive number".into(),
+            });
+        }
+        if !(0.0..1.0).contains(&self.ema_rate) {
+            return Err(DtunetError::InvalidParameter {
+                name: "ema_rate",
+                found: self.ema_rate.to_string(),
+                expected: "a number in [0, 1)".into(),
+            });
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(DtunetError::InvalidParameter {
+                name: "weight_decay",
+                found: self.weight_decay.to_string(),
+                expected: "a non-negative number".into(),
+            });
+        }
+        let noise = self.noise.to_noise_config(self.diffusion.steps)?;
+        if noise.kind == NoiseKind::Kts && self.model.img_size % noise.kts_patch_px != 0 {
+            return Err(DtunetError::InvalidParameter {
+                name: "noise.kts_patch",
+                found: noise.kts_patch_px.to_string(),
+                expected: format!("a divisor of img_size {}", self.model.img_size),
+            });
+        }
+        Ok(())
+    }
+
+    /// Which steps training draws from (`sample_distance` 0 means the whole chain).
+    pub fn timestep_range(&self) -> TimestepRange {
+        match self.sample_distance {
+            0 => TimestepRange::Full,
+            distance => TimestepRange::SampleDistance(distance),
+        }
+    }
+}
+
+fn merge_tables(base: &mut toml::Table, overrides: toml::Table) {
+    for (key, value) in overrides {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => {
+                merge_tables(inner, over)
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_validate_and_round_trip_through_toml() {
+        for preset in [Preset::Paper, Preset::Demo] {
+            let config = TrainConfig::preset(preset);
+            config.validate().expect("presets are valid");
+            let back: TrainConfig = toml::from_str(&config.to_toml()).expect("parse");
+            assert_eq!(back, config);
+        }
+        assert_eq!(TrainConfig::default().timestep_range().end(1000), 800);
+    }
+
+    #[test]
+    fn partial_toml_keeps_defaults_and_unknown_keys_are_errors() {
+        let config: TrainConfig =
+            toml::from_str("steps = 10\n[model]\nembed_dim = 96\n").expect("parse");
+        assert_eq!(config.steps, 10);
+        assert_eq!(config.model.embed_dim, 96);
+        assert_eq!(config.model.depth, 6);
+        assert!(toml::from_str::<TrainConfig>("stpes = 10\n").is_err());
+    }
+
+    #[test]
+    fn a_config_file_overrides_the_preset_key_by_key() {
+        let folder = tempfile::tempdir().expect("temp dir");
+        let path = folder.path().join("run.toml");
+        std::fs::write(&path, "steps = 7\n[model]\ndepth = 2\n").expect("write");
+        let base = TrainConfig::preset(Preset::Demo);
+        let config = TrainConfig::from_toml_file(&path, &base).expect("read");
+        assert_eq!(config.steps, 7);
+        assert_eq!(config.model.depth, 2);
+        assert_eq!(config.model.embed_dim, base.model.embed_dim);
+        std::fs::write(&path, "[model]\ndepht = 2\n").expect("write");
+        let text = TrainConfig::from_toml_file(&path, &base)
+            .expect_err("typo")
+            .to_string();
+        assert!(
+            text.contains("run.toml") && text.contains("depht"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let config = TrainConfig {
+            lr: -1.0,
+            ..TrainConfig::preset(Preset::Demo)
+        };
+        let text = config.validate().expect_err("negative lr").to_string();
+        assert!(text.starts_with("lr = -1"), "{text}");
+        let config = TrainConfig {
+            noise: NoiseSettings {
+                kind: "pink".into(),
+                ..NoiseSettings::default()
+            },
+            ..TrainConfig::preset(Preset::Demo)
+        };
+        assert!(
+            config
+                .validate()
+                .expect_err("unknown kind")
+                .to_string()
+                .contains("pink")
+        );
+    }
+}

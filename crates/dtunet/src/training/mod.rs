@@ -1,0 +1,14 @@
+//! Training (SPEC §8): configuration, batches, EMA, checkpoints, logs and the loop.
+
+pub mod batches;
+pub mod checkpoint;
+pub mod config;
+pub mod ema;
+pub mod log;
+mod samples;
+pub mod trainer;
+
+pub use batches::TrainingImages;
+pub use config::{DiffusionSettings, NoiseSettings, Preset, TrainConfig};
+pub use log::StepRecord;
+pub use trainer::{FINAL_MODEL_FILE, Start, TrainObserver, TrainOutcome, train};

@@ -1,0 +1,386 @@
+//! The training loop (SPEC §8): AdamW on the noise-prediction loss, EMA weights, atomic
+//! checkpoints, exact resume, a CSV log, a loss curve and sample reconstructions.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::{Device, Tensor};
+
+use super::batches::{Purpose, TrainingImages, derive_seed};
+use super::checkpoint::{CheckpointState, list_checkpoints, load_checkpoint, save_checkpoint};
+use super::config::TrainConfig;
+use super::ema::Ema;
+use super::log::{LossLog, StepRecord};
+use super::samples::write_reconstructions;
+use crate::diffusion::{
+    DiffusionSchedule, GaussianDiffusion, NoiseSampler, TimestepSampler, timestep_tensor,
+};
+use crate::error::{DtunetError, Result};
+use crate::io::write_atomically;
+use crate::losses::noise_prediction_loss;
+use crate::models::weights::save_model;
+use crate::models::{Denoiser, NoisePredictor};
+
+/// File of the final EMA weights in a run folder (what `dtunet detect` reads).
+pub const FINAL_MODEL_FILE: &str = "model.safetensors";
+
+/// Receives progress while training runs (the CLI draws a progress bar from it).
+pub trait TrainObserver {
+    /// Training starts at `start_step` (0, or the resumed step) of `total_steps`.
+    fn started(&mut self, start_step: usize, total_steps: usize);
+    /// A step finished.
+    fn step(&mut self, record: &StepRecord);
+    /// Something worth a line: a checkpoint, a resume, a note about the loss.
+    fn message(&mut self, text: &str);
+}
+
+/// What a finished run produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOutcome {
+    /// Steps completed (the configured total).
+    pub steps: usize,
+    /// Loss of the last step.
+    pub final_loss: f64,
+    /// Mean loss over the last 10 % of the steps of this session.
+    pub tail_loss: f64,
+    /// The EMA weights for detection.
+    pub model_path: PathBuf,
+    /// Training seconds over all sessions.
+    pub seconds: f64,
+}
+
+/// Where training starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// From freshly initialised weights; the run folder must not hold checkpoints.
+    Fresh,
+    /// From the newest checkpoint of the run folder (fresh when there is none).
+    Resume,
+}
+
+/// Trains `config` on `images` into the run folder `run`, on `device` (autodiff is added).
+pub fn train(
+    config: &TrainConfig,
+    images: &TrainingImages,
+    run: &Path,
+    start: Start,
+    device: &Device,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainOutcome> {
+    config.validate()?;
+    let [channels, height, width] = images.image_shape();
+    config.model.check_input(channels, height, width)?;
+    if height != config.model.img_size || width != config.model.img_size {
+        return Err(DtunetError::InvalidParameter {
+            name: "img_size",
+            found: format!("{} (the data are {height}x{width})", config.model.img_size),
+            expected: "the size the data loader produces".into(),
+        });
+    }
+    fs::create_dir_all(run).map_err(|source| DtunetError::Io {
+        action: "create folder",
+        path: run.to_path_buf(),
+        source,
+    })?;
+    let mut text_log = TextLog::open(run)?;
+    let train_device = device.clone().autodiff();
+    let optimizer = AdamWConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-8)
+        .with_weight_decay(config.weight_decay as f32)
+        .init();
+
+    let existing = list_checkpoints(run)?;
+    let (mut model, mut ema, mut optimizer, start_step, mut seconds_before) =
+        match (start, existing.last()) {
+            (Start::Resume, Some((_, path))) => {
+                let restored = load_checkpoint(path, &train_device, optimizer)?;
+                check_resumable(&restored.state.config, config, path)?;
+                let message = format!(
+                    "resuming from {} (step {})",
+                    path.display(),
+                    restored.state.step
+                );
+                observer.message(&message);
+                text_log.line(&message)?;
+                (
+                    restored.model,
+                    Ema::from_saved(restored.ema, config.ema_rate),
+                    restored.optimizer,
+                    restored.state.step,
+                    restored.state.seconds,
+                )
+            }
+            (Start::Fresh, Some(_)) => {
+                return Err(DtunetError::OutputFolder {
+                    path: run.to_path_buf(),
+                    problem: "already holds training checkpoints: pass --resume to continue that \
+                              run, or choose another --out",
+                });
+            }
+            _ => {
+                train_device.seed(config.seed);
+                let model = Denoiser::new(&config.model, &train_device)?;
+                let ema = Ema::new(&model, config.ema_rate);
+                (model, ema, optimizer, 0, 0.0)
+            }
+        };
+    write_atomically(&run.join("config.toml"), |file| {
+        file.write_all(config.to_toml().as_bytes())
+    })?;
+
+    let schedule =
+        DiffusionSchedule::new(config.diffusion.beta_schedule()?, config.diffusion.steps)?;
+    let diffusion = GaussianDiffusion::new(schedule, &train_device);
+    let noise_config = config.noise.to_noise_config(config.diffusion.steps)?;
+    let term_names = term_names(config);
+    let mut loss_log = LossLog::open(run, &term_names, start_step)?;
+    let conditional = config.model.num_classes > 0;
+    observer.started(start_step, config.steps);
+    text_log.line(&format!(
+        "training {} ({} parameters) on {} images, steps {}..{}",
+        config.model.arch,
+        model.num_params(),
+        images.len(),
+        start_step,
+        config.steps
+    ))?;
+
+    let session = Instant::now();
+    let mut last_checkpoint = existing.last().map(|(_, path)| path.clone());
+    let mut last_loss = f64::NAN;
+    let mut session_losses = Vec::new();
+    let dims = [config.batch_size, channels, height, width];
+    for step in start_step..config.steps {
+        let indices = images.batch_indices(config.seed, step, config.batch_size);
+        let (x_start, labels) = images.batch(&indices, &train_device);
+        let mut timesteps = TimestepSampler::new(
+            config.timestep_range(),
+            config.diffusion.steps,
+            derive_seed(config.seed, Purpose::Timesteps, step as u64),
+        )?;
+        let t = timesteps.sample(config.batch_size);
+        let mut noise_source = NoiseSampler::new(
+            noise_config,
+            derive_seed(config.seed, Purpose::Noise, step as u64),
+            &train_device,
+        )?;
+        let noise = noise_source.sample(dims, &t)?;
+        let x_t = diffusion.q_sample(x_start.clone(), &t, noise.clone());
+        let y = conditional.then_some(labels);
+        let eps_hat = model.predict_noise(x_t.clone(), timestep_tensor(&t, &train_device), y);
+        let terms = noise_prediction_loss(config.loss, eps_hat.clone(), noise);
+        let mut per_sample = terms.loss.clone();
+        let mut term_values: Vec<Tensor<1>> = terms.terms().map(|(_, v)| v.clone()).collect();
+        if config.loss.needs_vlb() {
+            let prediction = diffusion.p_mean_variance_from_eps(x_t, &t, eps_hat, false);
+            let vb = diffusion.vb_terms_bpd(x_start, &t, &prediction);
+            per_sample = per_sample + vb.clone();
+            term_values.push(vb);
+        }
+        let loss = per_sample.mean();
+        let loss_value = f64::from(loss.clone().into_scalar::<f32>());
+        if !loss_value.is_finite() {
+            let message = format!(
+                "loss is {loss_value} at step {}; stopped, the last good checkpoint is {}",
+                step + 1,
+                last_checkpoint
+                    .as_ref()
+                    .map_or("none (no checkpoint written yet)".into(), |p| p
+                        .display()
+                        .to_string())
+            );
+            text_log.line(&message)?;
+            return Err(DtunetError::NonFiniteLoss {
+                step: step + 1,
+                value: loss_value,
+                checkpoint: last_checkpoint,
+            });
+        }
+        let gradients = GradientsParams::from_grads(loss.backward(), &model);
+        model = optimizer.step(config.lr, model, gradients);
+        ema.update(&model);
+
+        let record = StepRecord {
+            step: step + 1,
+            loss: loss_value,
+            terms: term_values
+                .into_iter()
+                .map(|v| f64::from(v.mean().into_scalar::<f32>()))
+                .collect(),
+            lr: config.lr,
+            seconds: seconds_before + session.elapsed().as_secs_f64(),
+        };
+        observer.step(&record);
+        loss_log.push(record)?;
+        last_loss = loss_value;
+        session_losses.push(loss_value);
+
+        let done = step + 1;
+        if done % config.checkpoint_every == 0 || done == config.steps {
+            loss_log.sync()?;
+            let state = CheckpointState {
+                step: done,
+                config: config.clone(),
+                seconds: seconds_before + session.elapsed().as_secs_f64(),
+            };
+            let path = save_checkpoint(
+                run,
+                &state,
+                &model,
+                ema.model(),
+                &optimizer,
+                config.keep_checkpoints,
+            )?;
+            text_log.line(&format!(
+                "step {done}: loss {loss_value:.5}, checkpoint {}",
+                path.display()
+            ))?;
+            last_checkpoint = Some(path);
+        }
+        if config.sample_every > 0 && done % config.sample_every == 0 && done != config.steps {
+            write_samples(
+                config,
+                images,
+                run,
+                done,
+                ema.model(),
+                &noise_config,
+                device,
+            )?;
+        }
+    }
+    seconds_before += session.elapsed().as_secs_f64();
+
+    let model_path = run.join(FINAL_MODEL_FILE);
+    save_model(ema.model(), &config.model, &model_path)?;
+    write_samples(
+        config,
+        images,
+        run,
+        config.steps,
+        ema.model(),
+        &noise_config,
+        device,
+    )?;
+    loss_log.plot(&run.join("loss.png"))?;
+    let tail = &session_losses[session_losses
+        .len()
+        .saturating_sub((session_losses.len() / 10).max(1))..];
+    let tail_loss = tail.iter().sum::<f64>() / tail.len() as f64;
+    text_log.line(&format!(
+        "finished {} steps in {seconds_before:.1} s; EMA weights in {}",
+        config.steps,
+        model_path.display()
+    ))?;
+    Ok(TrainOutcome {
+        steps: config.steps,
+        final_loss: last_loss,
+        tail_loss,
+        model_path,
+        seconds: seconds_before,
+    })
+}
+
+/// The CSV columns after `loss`: the loss kind's terms, then `vlb` for hybrid kinds.
+fn term_names(config: &TrainConfig) -> Vec<&'static str> {
+    let mut names = config.loss.term_names().to_vec();
+    if config.loss.needs_vlb() {
+        names.push("vlb");
+    }
+    names
+}
+
+/// A run may continue with more steps or another checkpoint cadence, but not with a different
+/// model, noise, loss or data order.
+fn check_resumable(saved: &TrainConfig, requested: &TrainConfig, path: &Path) -> Result<()> {
+    let comparable = |c: &TrainConfig| TrainConfig {
+        steps: 0,
+        checkpoint_every: 1,
+        keep_checkpoints: 1,
+        sample_every: 0,
+        ..c.clone()
+    };
+    if comparable(saved) == comparable(requested) {
+        return Ok(());
+    }
+    Err(DtunetError::InvalidParameter {
+        name: "--resume",
+        found: path.display().to_string(),
+        expected: "a checkpoint trained with the same model, noise, loss, optimiser and seed \
+                   settings (only --steps, --checkpoint-every and sample cadence may change)"
+            .into(),
+    })
+}
+
+fn write_samples(
+    config: &TrainConfig,
+    images: &TrainingImages,
+    run: &Path,
+    step: usize,
+    ema: &Denoiser,
+    noise_config: &dtunet_noise::NoiseConfig,
+    device: &Device,
+) -> Result<()> {
+    let count = images.len().min(4);
+    let indices: Vec<usize> = (0..count).collect();
+    let (x_start, labels) = images.batch(&indices, device);
+    let schedule =
+        DiffusionSchedule::new(config.diffusion.beta_schedule()?, config.diffusion.steps)?;
+    let diffusion = GaussianDiffusion::new(schedule, device);
+    let mut noise = NoiseSampler::new(
+        *noise_config,
+        derive_seed(config.seed, Purpose::Samples, step as u64),
+        device,
+    )?;
+    let t_lambda = (config.diffusion.steps / 4).max(1) - 1;
+    let y = (config.model.num_classes > 0).then(|| labels.zeros_like());
+    let reconstruction = diffusion.reconstruct(ema, x_start.clone(), t_lambda, y, &mut noise)?;
+    let path = run.join("samples").join(format!("step-{step:08}.png"));
+    write_reconstructions(&path, x_start, reconstruction)
+}
+
+/// `train.log`: timestamped lines, appended across sessions.
+struct TextLog {
+    path: PathBuf,
+    file: fs::File,
+    started: Instant,
+}
+
+impl TextLog {
+    fn open(run: &Path) -> Result<Self> {
+        let path = run.join("train.log");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| DtunetError::Io {
+                action: "open",
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Self {
+            path,
+            file,
+            started: Instant::now(),
+        })
+    }
+
+    fn line(&mut self, text: &str) -> Result<()> {
+        writeln!(
+            self.file,
+            "[{:>9.1} s] {text}",
+            self.started.elapsed().as_secs_f64()
+        )
+        .map_err(|source| DtunetError::Io {
+            action: "write",
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
