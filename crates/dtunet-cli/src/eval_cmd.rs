@@ -59,14 +59,14 @@ pub struct EvalArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum MapKind {
+pub enum MapKind {
     /// Square error (x − x̂)².
     Se,
     /// Absolute error |x − x̂|.
     Ae,
 }
 
-fn parse_threshold_arg(text: &str) -> Result<Threshold, String> {
+pub fn parse_threshold_arg(text: &str) -> Result<Threshold, String> {
     parse_threshold(text).map_err(|error| match error {
         DtunetError::InvalidParameter { expected, .. } => format!("expected {expected}"),
         other => other.to_string(),
@@ -83,10 +83,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         images: args.images,
         source,
         masks: args.masks,
-        map_kind: match args.map {
-            MapKind::Se => ErrorMapKind::Square,
-            MapKind::Ae => ErrorMapKind::Absolute,
-        },
+        map_kind: args.map.kind(),
         threshold: args.threshold,
         largest_component: args.largest_cc,
         allow_missing_masks: args.allow_missing_masks,
@@ -95,16 +92,36 @@ pub fn run(args: EvalArgs) -> Result<()> {
         max_exact_pixels: args.max_exact_pixels,
     };
     let progress = bar(0, "images");
-    let outputs = evaluate(&config, &|event| match event {
+    let outputs = evaluate(&config, &|event| show_eval_progress(&progress, event))?;
+    progress.finish_and_clear();
+    print_summary(&outputs);
+    Ok(())
+}
+
+impl MapKind {
+    /// The metrics crate's map kind.
+    pub fn kind(self) -> ErrorMapKind {
+        match self {
+            MapKind::Se => ErrorMapKind::Square,
+            MapKind::Ae => ErrorMapKind::Absolute,
+        }
+    }
+}
+
+/// Moves `progress` along an evaluation.
+pub fn show_eval_progress(progress: &indicatif::ProgressBar, event: EvalProgress) {
+    match event {
         EvalProgress::Stage { stage, n_images } => {
             progress.reset();
             progress.set_length(n_images as u64);
             progress.set_message(stage.to_string());
         }
         EvalProgress::ImageDone => progress.inc(1),
-    })?;
-    progress.finish_and_clear();
+    }
+}
 
+/// Prints the metric table of an evaluation and where its report is.
+pub fn print_summary(outputs: &dtunet::evaluate::EvalOutputs) {
     let summary = &outputs.summary;
     println!(
         "{} images ({} anomalous), {} map, threshold {}",
@@ -117,5 +134,4 @@ pub fn run(args: EvalArgs) -> Result<()> {
         println!("{label:>40}  {value}");
     }
     eprintln!("wrote {}", outputs.files.report_html.display());
-    Ok(())
 }

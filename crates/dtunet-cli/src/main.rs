@@ -1,7 +1,10 @@
 //! The `dtunet` command-line tool: clap arguments → validated configs → library calls.
 
+mod bench_cmd;
 mod data_cmd;
 mod dataset_args;
+mod demo_cmd;
+mod detect_cmd;
 mod eval_cmd;
 mod import_cmd;
 mod noise_cmd;
@@ -23,6 +26,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole method on built-in synthetic brain images: generate, train a small DTU-Net
+    /// with Tsimplex noise, detect, print the metrics and the report path.
+    Demo(demo_cmd::DemoArgs),
     /// Tsimplex and other diffusion noises: evaluate, generate, study, benchmark.
     Noise(noise_cmd::NoiseArgs),
     /// Datasets on disk: inspect a folder (counts, sizes, masks, problems), benchmark loading.
@@ -39,6 +45,11 @@ enum Command {
     /// Load a PyTorch state_dict (.pt/.pth/.safetensors) of the reference model into a dtunet
     /// model file, reporting missing and unexpected keys by name.
     ImportWeights(import_cmd::ImportArgs),
+    /// Benchmarks: time a training step (network, noise, full step) and the noise's share.
+    Bench(bench_cmd::BenchArgs),
+    /// Detect anomalies in a dataset's test split with a trained model: reconstructions, maps,
+    /// masks, metrics, panels, ROC and the HTML report.
+    Detect(Box<detect_cmd::DetectArgs>),
 }
 
 /// A failure caused by what the user asked for (exit code 2), as opposed to one that happened
@@ -69,12 +80,15 @@ fn exit_code_for(error: &anyhow::Error) -> u8 {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo_cmd::run(args),
+        Command::Detect(args) => detect_cmd::run(*args),
         Command::Noise(args) => noise_cmd::run(args),
         Command::Data(args) => data_cmd::run(args),
         Command::Eval(args) => eval_cmd::run(args),
         Command::Synth(args) => synth_cmd::run(args),
         Command::Train(args) => train_cmd::run(*args),
         Command::ImportWeights(args) => import_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

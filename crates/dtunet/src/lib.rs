@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod data;
+pub mod detection;
 pub mod diffusion;
 pub mod error;
 pub mod evaluate;

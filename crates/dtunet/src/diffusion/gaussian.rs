@@ -12,7 +12,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use crate::diffusion::noise_fn::NoiseSampler;
 use crate::diffusion::schedule::DiffusionSchedule;
 use crate::diffusion::timesteps::timestep_tensor;
-use crate::error::{DtunetError, Result};
+use crate::error::Result;
 use crate::models::NoisePredictor;
 
 /// The posterior `q(x_{t−1} | x_t, x_0)`.
@@ -46,8 +46,8 @@ pub struct PMeanVariance {
 pub struct GaussianDiffusion {
     schedule: DiffusionSchedule,
     device: Device,
-    sqrt_alphas_cumprod: Tensor<1>,
-    sqrt_one_minus_alphas_cumprod: Tensor<1>,
+    pub(super) sqrt_alphas_cumprod: Tensor<1>,
+    pub(super) sqrt_one_minus_alphas_cumprod: Tensor<1>,
     sqrt_recip_alphas_cumprod: Tensor<1>,
     sqrt_recipm1_alphas_cumprod: Tensor<1>,
     posterior_variance: Tensor<1>,
@@ -287,7 +287,7 @@ impl GaussianDiffusion {
     /// - returns the reconstruction `x_0`, `[B, C, H, W]`
     ///
     /// # Errors
-    /// [`DtunetError::InvalidParameter`] when `t_lambda` is not a step of the chain (`0..T`);
+    /// [`crate::DtunetError::InvalidParameter`] when `t_lambda` is not a step of the chain (`0..T`);
     /// the noise sampler's errors.
     pub fn reconstruct<M: NoisePredictor + ?Sized>(
         &self,
@@ -297,13 +297,7 @@ impl GaussianDiffusion {
         y: Option<Tensor<1, Int>>,
         noise: &mut NoiseSampler,
     ) -> Result<Tensor<4>> {
-        if t_lambda >= self.n_steps() {
-            return Err(DtunetError::InvalidParameter {
-                name: "--t-lambda",
-                found: t_lambda.to_string(),
-                expected: format!("a step of the chain, 0..={}", self.n_steps() - 1),
-            });
-        }
+        self.schedule.check_t_lambda(t_lambda)?;
         let dims = x_start.dims();
         let t = vec![t_lambda; dims[0]];
         let eps = noise.sample(dims, &t)?;
@@ -415,7 +409,7 @@ mod tests {
             .expect_err("t_lambda = T");
         assert_eq!(
             error.to_string(),
-            "--t-lambda = 50 is invalid: expected a step of the chain, 0..=49"
+            "--t-lambda = 50 is invalid: expected a step of the 50-step chain, 0..=49"
         );
     }
 

@@ -10,12 +10,14 @@
 pub mod gaussian;
 pub mod noise_fn;
 pub mod schedule;
+pub mod strided;
 pub mod timesteps;
 pub mod vlb;
 
 pub use gaussian::{GaussianDiffusion, PMeanVariance, Posterior};
 pub use noise_fn::NoiseSampler;
 pub use schedule::{BetaSchedule, DiffusionSchedule};
+pub use strided::strided_timesteps;
 pub use timesteps::{DEFAULT_SAMPLE_DISTANCE, TimestepRange, TimestepSampler, timestep_tensor};
 pub use vlb::{
     BpdTerms, approx_standard_normal_cdf, discretized_gaussian_log_likelihood, mean_flat, normal_kl,

@@ -180,14 +180,18 @@ impl DiffusionSchedule {
         self.betas.is_empty()
     }
 
-    /// Checks that `t_lambda` (the partial-diffusion depth used at detection) is a step of the
-    /// chain: `1..=T`.
+    /// Checks that `t_lambda` (the partial-diffusion depth used at detection: noise to step
+    /// `t_λ`, then `t_λ + 1` reverse steps) is a step of the chain, `0..T`.
     pub fn check_t_lambda(&self, t_lambda: usize) -> Result<()> {
-        if t_lambda == 0 || t_lambda > self.len() {
+        if t_lambda >= self.len() {
             return Err(DtunetError::InvalidParameter {
                 name: "--t-lambda",
                 found: t_lambda.to_string(),
-                expected: format!("1..={} (the schedule length)", self.len()),
+                expected: format!(
+                    "a step of the {}-step chain, 0..={}",
+                    self.len(),
+                    self.len() - 1
+                ),
             });
         }
         Ok(())
@@ -237,11 +241,11 @@ mod tests {
         assert!(error.to_string().contains("use more steps"), "{error}");
         assert!("sigmoid".parse::<BetaSchedule>().is_err());
         let schedule = DiffusionSchedule::new(BetaSchedule::Linear, 1000).expect("valid");
-        assert!(schedule.check_t_lambda(1000).is_ok());
-        let error = schedule.check_t_lambda(1200).expect_err("too deep");
+        assert!(schedule.check_t_lambda(999).is_ok());
+        let error = schedule.check_t_lambda(1000).expect_err("too deep");
         assert_eq!(
             error.to_string(),
-            "--t-lambda = 1200 is invalid: expected 1..=1000 (the schedule length)"
+            "--t-lambda = 1000 is invalid: expected a step of the 1000-step chain, 0..=999"
         );
     }
 }

@@ -20,7 +20,12 @@ pub fn trunc_normal() -> Initializer {
 pub fn trunc_normal_linear(config: LinearConfig, device: &Device) -> Linear {
     let mut linear = config.with_initializer(trunc_normal()).init(device);
     if let Some(bias) = linear.bias.take() {
-        linear.bias = Some(bias.map(|b| b.zeros_like()));
+        // `zeros_like` returns a tensor that does not track gradients; keep the bias trainable
+        // (on an autodiff device) as the initialiser made it.
+        linear.bias = Some(bias.map(|b| {
+            let require_grad = b.is_require_grad();
+            b.zeros_like().set_require_grad(require_grad)
+        }));
     }
     linear
 }

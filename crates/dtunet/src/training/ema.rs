@@ -28,9 +28,16 @@ impl Ema {
     }
 
     /// Moves the average towards the current weights of `model`.
+    ///
+    /// Also brings `model`'s BatchNorm running statistics up to date: Burn keeps the last
+    /// update of a running statistic pending until something synchronises it, and visitors
+    /// (this average, checkpoint writers) would otherwise read the value one step behind —
+    /// and a run resumed from such a checkpoint would continue from that stale value.
     pub fn update(&mut self, model: &Denoiser) {
+        // `valid()` synchronises the running statistics shared with `model`.
+        let current = model.valid();
         let mut gather = GatherTensors::default();
-        model.visit(&mut gather);
+        current.visit(&mut gather);
         let mut blend = Blend {
             current: gather.tensors.into_iter(),
             rate: self.rate,

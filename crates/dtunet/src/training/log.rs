@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{DtunetError, Result};
+use crate::io::write_atomically;
 use crate::report::{LinePlotOptions, Series, line_plot};
 
 /// One logged step.
@@ -48,13 +49,16 @@ impl LossLog {
             path: path.clone(),
             source,
         };
-        let mut file = fs::File::create(&path).map_err(|e| io("create", e))?;
         let mut text = format!("step,loss,{},lr,seconds\n", term_names.join(","));
         for row in &rows {
             text.push_str(&format_row(row));
         }
-        file.write_all(text.as_bytes())
-            .map_err(|e| io("write", e))?;
+        // Rewritten atomically: a crash here must not lose the rows of the earlier session.
+        write_atomically(&path, |file| file.write_all(text.as_bytes()))?;
+        let file = fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| io("open", e))?;
         Ok(Self { path, rows, file })
     }
 

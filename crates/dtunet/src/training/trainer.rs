@@ -6,9 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use super::batches::{Purpose, TrainingImages, derive_seed};
 use super::checkpoint::{CheckpointState, list_checkpoints, load_checkpoint, save_checkpoint};
@@ -43,9 +43,9 @@ pub trait TrainObserver {
 pub struct TrainOutcome {
     /// Steps completed (the configured total).
     pub steps: usize,
-    /// Loss of the last step.
+    /// Loss of the last step (NaN when the run has no logged step).
     pub final_loss: f64,
-    /// Mean loss over the last 10 % of the steps of this session.
+    /// Mean loss over the last 10 % of the run's steps (all sessions; at least one step).
     pub tail_loss: f64,
     /// The EMA weights for detection.
     pub model_path: PathBuf,
@@ -153,8 +153,6 @@ pub fn train(
 
     let session = Instant::now();
     let mut last_checkpoint = existing.last().map(|(_, path)| path.clone());
-    let mut last_loss = f64::NAN;
-    let mut session_losses = Vec::new();
     let dims = [config.batch_size, channels, height, width];
     for step in start_step..config.steps {
         let indices = images.batch_indices(config.seed, step, config.batch_size);
@@ -189,12 +187,9 @@ pub fn train(
             let message = format!(
                 "loss is {loss_value} at step {}; stopped, the last good checkpoint is {}",
                 step + 1,
-                last_checkpoint
-                    .as_ref()
-                    .map_or("none (no checkpoint written yet)".into(), |p| p
-                        .display()
-                        .to_string())
+                describe_checkpoint(last_checkpoint.as_deref())
             );
+            observer.message(&message);
             text_log.line(&message)?;
             return Err(DtunetError::NonFiniteLoss {
                 step: step + 1,
@@ -203,7 +198,26 @@ pub fn train(
             });
         }
         let gradients = GradientsParams::from_grads(loss.backward(), &model);
+        // A finite loss can still overflow in the backward pass; applying such a gradient
+        // would poison the weights, the EMA and every checkpoint written after it.
+        let bad_gradients = non_finite_gradients(&model, &gradients);
+        if bad_gradients > 0 {
+            let message = format!(
+                "{bad_gradients} gradient values are not finite at step {} (loss {loss_value:e}); \
+                 stopped before applying them, the last good checkpoint is {}",
+                step + 1,
+                describe_checkpoint(last_checkpoint.as_deref())
+            );
+            observer.message(&message);
+            text_log.line(&message)?;
+            return Err(DtunetError::NonFiniteLoss {
+                step: step + 1,
+                value: f64::NAN,
+                checkpoint: last_checkpoint,
+            });
+        }
         model = optimizer.step(config.lr, model, gradients);
+        // Also synchronises the BatchNorm running statistics that checkpoints save.
         ema.update(&model);
 
         let record = StepRecord {
@@ -218,8 +232,6 @@ pub fn train(
         };
         observer.step(&record);
         loss_log.push(record)?;
-        last_loss = loss_value;
-        session_losses.push(loss_value);
 
         let done = step + 1;
         if done % config.checkpoint_every == 0 || done == config.steps {
@@ -269,10 +281,12 @@ pub fn train(
         device,
     )?;
     loss_log.plot(&run.join("loss.png"))?;
-    let tail = &session_losses[session_losses
-        .len()
-        .saturating_sub((session_losses.len() / 10).max(1))..];
-    let tail_loss = tail.iter().sum::<f64>() / tail.len() as f64;
+    // From the log, not this session's steps: a resumed run that was already complete has
+    // none of its own.
+    let rows = loss_log.rows();
+    let tail = &rows[rows.len().saturating_sub((rows.len() / 10).max(1))..];
+    let tail_loss = tail.iter().map(|row| row.loss).sum::<f64>() / tail.len() as f64;
+    let final_loss = rows.last().map_or(f64::NAN, |row| row.loss);
     text_log.line(&format!(
         "finished {} steps in {seconds_before:.1} s; EMA weights in {}",
         config.steps,
@@ -280,11 +294,45 @@ pub fn train(
     ))?;
     Ok(TrainOutcome {
         steps: config.steps,
-        final_loss: last_loss,
+        final_loss,
         tail_loss,
         model_path,
         seconds: seconds_before,
     })
+}
+
+/// The newest checkpoint for a log line.
+fn describe_checkpoint(path: Option<&Path>) -> String {
+    path.map_or("none (no checkpoint written yet)".into(), |p| {
+        p.display().to_string()
+    })
+}
+
+/// Counts the gradient values of `model`'s parameters that are NaN or infinite (one host
+/// read for the whole model).
+fn non_finite_gradients(model: &Denoiser, gradients: &GradientsParams) -> i64 {
+    struct Count<'a> {
+        gradients: &'a GradientsParams,
+        total: Option<Tensor<1, Int>>,
+    }
+    impl ModuleVisitor for Count<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let Some(gradient) = self.gradients.get::<D>(param.id) else {
+                return;
+            };
+            let bad = gradient.is_finite().bool_not().int().sum();
+            self.total = Some(match self.total.take() {
+                Some(total) => total + bad,
+                None => bad,
+            });
+        }
+    }
+    let mut count = Count {
+        gradients,
+        total: None,
+    };
+    model.visit(&mut count);
+    count.total.map_or(0, |total| total.into_scalar::<i64>())
 }
 
 /// The CSV columns after `loss`: the loss kind's terms, then `vlb` for hybrid kinds.

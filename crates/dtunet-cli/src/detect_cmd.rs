@@ -1,0 +1,119 @@
+//! `dtunet detect`: anomaly maps, masks, metrics and the report for a dataset's test split
+//! with a trained model.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use dtunet::backend::BackendKind;
+use dtunet::detection::{DetectConfig, DetectOutputs, DetectProgress, detect, load_trained};
+use dtunet::evaluate::DEFAULT_MAX_EXACT_PIXELS;
+use dtunet::metrics::Threshold;
+
+use crate::dataset_args::DatasetArgs;
+use crate::eval_cmd::{MapKind, parse_threshold_arg, print_summary, show_eval_progress};
+use crate::progress::bar;
+use crate::train_cmd::parse;
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// A training run folder (--out of dtunet train) or one of its checkpoints/step-* folders.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    /// Output folder: inputs/, reconstructions/, masks/, maps/ (.npy) and the report.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Partial-diffusion depth t_λ (a step of the chain, 0..T).
+    #[arg(long, default_value_t = 250)]
+    pub t_lambda: usize,
+    /// Independent reconstructions averaged per image (batched together).
+    #[arg(long, default_value_t = 1)]
+    pub samples: usize,
+    /// Strided (DDIM-style) reverse chain with this many network evaluations instead of t_λ+1.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Test images per batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Anomaly map: square error (se) or absolute error (ae), averaged over channels.
+    #[arg(long, value_enum, default_value_t = MapKind::Se)]
+    pub map: MapKind,
+    /// Binarisation: otsu, fixed:V, percentile:P or best (best pooled Dice).
+    #[arg(long, default_value = "otsu", value_parser = parse_threshold_arg)]
+    pub threshold: Threshold,
+    /// Keep only the largest connected component of each predicted mask.
+    #[arg(long)]
+    pub largest_cc: bool,
+    /// Zero the maps outside the dataset's foreground (non-zero brain of BraTS slices).
+    #[arg(long)]
+    pub foreground: bool,
+    /// Treat test images without a mask as all-normal.
+    #[arg(long)]
+    pub allow_missing_masks: bool,
+    /// Seed of the detection noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write into a non-empty --out.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Compute backend: flex (CPU), or cuda / wgpu / tch when built with that feature.
+    #[arg(long, default_value = "flex", value_parser = parse::<BackendKind>)]
+    pub backend: BackendKind,
+    /// GPU index for cuda / tch.
+    #[arg(long)]
+    pub device_index: Option<usize>,
+}
+
+/// Runs detection as the arguments say and returns its outputs (used by `demo` too).
+pub fn run_detection(args: &DetectArgs) -> Result<DetectOutputs> {
+    let device = args.backend.device(args.device_index)?;
+    let trained = load_trained(&args.checkpoint, &device)?;
+    let model = &trained.config.model;
+    let dataset = args.dataset.open(model.img_size, model.channels)?;
+    let config = DetectConfig {
+        t_lambda: args.t_lambda,
+        samples: args.samples,
+        strided_steps: args.steps,
+        batch_size: args.batch_size,
+        map_kind: args.map.kind(),
+        threshold: args.threshold,
+        largest_component: args.largest_cc,
+        foreground: args.foreground,
+        allow_missing_masks: args.allow_missing_masks,
+        seed: args.seed,
+        out: args.out.clone(),
+        overwrite: args.overwrite,
+        max_exact_pixels: DEFAULT_MAX_EXACT_PIXELS,
+    };
+    let progress = bar(0, "images");
+    let outputs = detect(
+        &trained,
+        dataset.as_ref(),
+        &config,
+        &device,
+        &|event| match event {
+            DetectProgress::Started(total) => {
+                progress.set_length(total as u64);
+                progress.set_message("reconstructing");
+            }
+            DetectProgress::Reconstructed(count) => progress.inc(count as u64),
+            DetectProgress::Eval(step) => show_eval_progress(&progress, step),
+        },
+    )?;
+    progress.finish_and_clear();
+    Ok(outputs)
+}
+
+pub fn run(args: DetectArgs) -> Result<()> {
+    let outputs = run_detection(&args)?;
+    println!(
+        "reconstructed {} images in {:.1} s ({:.3} s/image)",
+        outputs.images,
+        outputs.reconstruction_seconds,
+        outputs.reconstruction_seconds / outputs.images as f64
+    );
+    print_summary(&outputs.eval);
+    Ok(())
+}

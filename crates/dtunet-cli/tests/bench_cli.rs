@@ -1,0 +1,104 @@
+//! `dtunet bench train`, run as a user would on a tiny model. Timings are never asserted.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn dtunet() -> Command {
+    Command::cargo_bin("dtunet").expect("binary built")
+}
+
+const TINY: [&str; 20] = [
+    "bench",
+    "train",
+    "--img-size",
+    "16",
+    "--patch-size",
+    "4",
+    "--embed-dim",
+    "16",
+    "--depth",
+    "2",
+    "--heads",
+    "2",
+    "--batch-size",
+    "2",
+    "--repeats",
+    "1",
+    "--warmup",
+    "0",
+    "--threads",
+    "2",
+];
+
+#[test]
+fn prints_the_three_rows_and_the_noise_share() {
+    let output = dtunet().args(TINY).assert().success();
+    let text = String::from_utf8_lossy(&output.get_output().stdout).into_owned();
+    for row in ["network step", "noise generation", "full step"] {
+        let line = text
+            .lines()
+            .find(|line| line.starts_with(row))
+            .unwrap_or_else(|| panic!("no {row:?} row in\n{text}"));
+        let numbers: Vec<f64> = line[row.len()..]
+            .split_whitespace()
+            .map(|v| v.parse().expect("a number of ms"))
+            .collect();
+        assert_eq!(numbers.len(), 3, "min, median, max in {line:?}");
+        assert!(
+            numbers[0] <= numbers[1] && numbers[1] <= numbers[2],
+            "{line:?}"
+        );
+    }
+    let share: f64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("noise share "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no noise share in\n{text}"));
+    assert!((0.0..=1.0).contains(&share), "{share}");
+}
+
+#[test]
+fn json_has_the_three_rows_and_a_share_in_0_1_for_daff_and_gauss() {
+    let output = dtunet()
+        .args(TINY)
+        .args([
+            "--ff", "daff", "--noise", "gauss", "--arch", "uvit", "--json",
+        ])
+        .assert()
+        .success();
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.get_output().stdout).expect("stdout is JSON");
+    for row in ["network_step", "noise_generation", "full_step"] {
+        let runs = report[row]["runs_ms"].as_array().expect("runs_ms");
+        assert_eq!(runs.len(), 1, "{row}");
+        for key in ["min_ms", "median_ms", "max_ms"] {
+            assert!(report[row][key].as_f64().is_some(), "{row}.{key}");
+        }
+    }
+    let share = report["noise_share"].as_f64().expect("noise_share");
+    assert!((0.0..=1.0).contains(&share), "{share}");
+    assert_eq!(report["noise"], "gauss");
+    assert_eq!(report["model"]["arch"], "uvit");
+    assert_eq!(report["threads"], 2);
+}
+
+#[test]
+fn bad_values_are_usage_errors() {
+    dtunet()
+        .args(["bench", "train", "--img-size", "16", "--patch-size", "4"])
+        .args(["--embed-dim", "16", "--heads", "3"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("a divisor of embed_dim 16"));
+    dtunet()
+        .args(["bench", "train", "--repeats", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--repeats must be at least 1"));
+    dtunet()
+        .args(["bench", "train", "--noise", "pink"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("pink"));
+}

@@ -1,0 +1,131 @@
+//! `dtunet demo --quick` and `dtunet detect`, run as a user would: the whole pipeline on a tiny
+//! synthetic set, its outputs, and the errors for bad input.
+
+use std::fs;
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn dtunet() -> Command {
+    Command::cargo_bin("dtunet").expect("binary built")
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Runs the quick demo into `out` and returns its summary.
+fn quick_demo(out: &Path) -> Value {
+    dtunet()
+        .args(["demo", "--quick", "--out", path(out)])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("AUROC (pooled pixels)"))
+        .stdout(predicate::str::contains("report.html"));
+    let text = fs::read_to_string(out.join("summary.json")).expect("summary.json");
+    serde_json::from_str(&text).expect("valid json")
+}
+
+#[test]
+fn the_quick_demo_trains_detects_and_reports() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let out = folder.path().join("demo");
+    let summary = quick_demo(&out);
+    assert_eq!(summary["n_images"], 8, "{summary}");
+    let auroc = summary["auroc_pooled"].as_f64().expect("pooled AUROC");
+    assert!((0.0..=1.0).contains(&auroc), "{auroc}");
+
+    let run = out.join("run");
+    for file in [
+        "config.toml",
+        "loss.csv",
+        "loss.png",
+        "model.safetensors",
+        "train.log",
+    ] {
+        assert!(run.join(file).is_file(), "run/{file}");
+    }
+    let rows = fs::read_to_string(run.join("loss.csv"))
+        .expect("loss.csv")
+        .lines()
+        .count();
+    assert_eq!(rows, 21, "header + one row per step");
+    let detect = out.join("detect");
+    for file in ["report.html", "metrics.csv", "summary.md", "roc.png"] {
+        assert!(detect.join(file).is_file(), "detect/{file}");
+    }
+    let maps: Vec<_> = fs::read_dir(detect.join("maps")).expect("maps").collect();
+    assert_eq!(maps.len(), 8);
+    assert!(detect.join("reconstructions/tumor_000.png").is_file());
+    assert!(detect.join("panels").is_dir());
+
+    // A second demo into the same folder needs --overwrite (exit 2), then works with it.
+    dtunet()
+        .args(["demo", "--quick", "--out", path(&out)])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--overwrite"));
+
+    // Detect again with a strided chain and two averaged samples, into a new folder.
+    let strided = folder.path().join("strided");
+    dtunet()
+        .args([
+            "detect",
+            "--checkpoint",
+            path(&run),
+            "--data",
+            path(&out.join("data")),
+            "--layout",
+            "mvtec",
+            "--out",
+            path(&strided),
+            "--t-lambda",
+            "20",
+            "--steps",
+            "5",
+            "--samples",
+            "2",
+            "--threshold",
+            "best",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("reconstructed 8 images"));
+    assert!(strided.join("summary.json").is_file());
+
+    // Bad input: t_λ beyond the chain, a missing checkpoint, a non-empty --out.
+    let data = out.join("data");
+    let base = ["detect", "--data", path(&data), "--layout", "mvtec"];
+    dtunet()
+        .args(base)
+        .args([
+            "--checkpoint",
+            path(&run),
+            "--out",
+            path(&folder.path().join("deep")),
+        ])
+        .args(["--t-lambda", "1000"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--t-lambda = 1000"));
+    assert!(!folder.path().join("deep").exists(), "no partial outputs");
+    dtunet()
+        .args(base)
+        .args([
+            "--checkpoint",
+            path(&folder.path().join("nope")),
+            "--out",
+            path(&folder.path().join("x")),
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("nope"));
+    dtunet()
+        .args(base)
+        .args(["--checkpoint", path(&run), "--out", path(&strided)])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not empty"));
+}

@@ -1,0 +1,351 @@
+//! Anomaly detection (SPEC §5): partial diffusion of each test image to `t_λ` with the
+//! training noise, the reverse chain with the EMA weights (full, or strided DDIM-style), `n`
+//! reconstructions averaged, and the reconstruction error as the anomaly map; then the same
+//! evaluation and report as `dtunet eval`.
+//!
+//! Output folder: `inputs/`, `reconstructions/` (16-bit PNG), `masks/`, `maps/` (raw `.npy`
+//! maps, float64), and the report files of [`crate::evaluate`] (`metrics.csv`,
+//! `summary.json`, `summary.md`, `roc.png`, `panels/`, `report.html`).
+
+mod source;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use dtunet_metrics::{ErrorMapKind, ImageShape, Threshold};
+use rayon::prelude::*;
+
+pub use source::{TrainedModel, load_trained};
+
+use crate::data::{Dataset, Sample, Split};
+use crate::diffusion::{DiffusionSchedule, GaussianDiffusion, NoiseSampler};
+use crate::error::{DtunetError, Result};
+use crate::evaluate::scoring::error_map;
+use crate::evaluate::{EvalConfig, EvalOutputs, EvalProgress, MapSource, evaluate};
+use crate::io::{tensor_values, write_npy_f64, write_png_gray, write_png16_chw};
+use crate::training::batches::{Purpose, derive_seed};
+
+/// How to detect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectConfig {
+    /// Partial-diffusion depth `t_λ` (a step of the chain, `0..T`).
+    pub t_lambda: usize,
+    /// Independent reconstructions averaged per image (run as one batch).
+    pub samples: usize,
+    /// Network evaluations of a strided (DDIM, η = 0) chain; `None` runs all `t_λ + 1` steps.
+    pub strided_steps: Option<usize>,
+    /// Test images per batch.
+    pub batch_size: usize,
+    /// Square (se) or absolute (ae) error, averaged over channels.
+    pub map_kind: ErrorMapKind,
+    /// Binarisation of the maps.
+    pub threshold: Threshold,
+    /// Keep only the largest connected component of each predicted mask.
+    pub largest_component: bool,
+    /// Zero the maps outside the dataset's foreground (e.g. the brain); evaluation then uses
+    /// the maps instead of the reconstructions.
+    pub foreground: bool,
+    /// Treat test images without a mask as all-normal.
+    pub allow_missing_masks: bool,
+    /// Seed of the detection noise.
+    pub seed: u64,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Write into an existing non-empty output folder.
+    pub overwrite: bool,
+    /// Pixels kept exactly in the pooled metrics (see `dtunet eval`).
+    pub max_exact_pixels: usize,
+}
+
+/// Progress reports of [`detect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectProgress {
+    /// Reconstruction starts over this many test images.
+    Started(usize),
+    /// This many more images are reconstructed.
+    Reconstructed(usize),
+    /// A step of the evaluation.
+    Eval(EvalProgress),
+}
+
+/// What [`detect`] produced.
+#[derive(Debug, Clone)]
+pub struct DetectOutputs {
+    /// The evaluation report (summary, files).
+    pub eval: EvalOutputs,
+    /// Test images processed.
+    pub images: usize,
+    /// Seconds spent reconstructing.
+    pub reconstruction_seconds: f64,
+}
+
+/// Runs detection with `trained` over the test split of `dataset` (already opened at the
+/// model's size and channels) and writes the outputs and the report to `config.out`.
+pub fn detect(
+    trained: &TrainedModel,
+    dataset: &dyn Dataset,
+    config: &DetectConfig,
+    device: &Device,
+    progress: &(dyn Fn(DetectProgress) + Sync),
+) -> Result<DetectOutputs> {
+    let train = &trained.config;
+    let schedule = DiffusionSchedule::new(train.diffusion.beta_schedule()?, train.diffusion.steps)?;
+    schedule.check_t_lambda(config.t_lambda)?;
+    for (name, value) in [
+        ("--samples", config.samples),
+        ("--batch-size", config.batch_size),
+    ] {
+        if value == 0 {
+            return Err(DtunetError::InvalidParameter {
+                name,
+                found: "0".into(),
+                expected: "at least 1".into(),
+            });
+        }
+    }
+    let count = dataset.len(Split::Test);
+    if count == 0 {
+        return Err(DtunetError::EmptyInputFolder {
+            folder: dataset.root().to_path_buf(),
+            expected: "test images",
+        });
+    }
+    check_output_folder(&config.out, config.overwrite)?;
+    let noise_config = train.noise.to_noise_config(train.diffusion.steps)?;
+    let diffusion = GaussianDiffusion::new(schedule, device);
+    let folders = OutputFolders::create(&config.out)?;
+
+    progress(DetectProgress::Started(count));
+    let started = Instant::now();
+    let indices: Vec<usize> = (0..count).collect();
+    for (chunk_index, chunk) in indices.chunks(config.batch_size).enumerate() {
+        let samples: Vec<Sample> = chunk
+            .par_iter()
+            .map(|&index| dataset.get(Split::Test, index))
+            .collect::<Result<_>>()?;
+        let first = &samples[0];
+        let (channels, height, width) = (
+            first.channels.count(),
+            first.size.height as usize,
+            first.size.width as usize,
+        );
+        train.model.check_input(channels, height, width)?;
+        let mut noise = NoiseSampler::new(
+            noise_config,
+            derive_seed(config.seed, Purpose::Samples, chunk_index as u64),
+            device,
+        )?;
+        let reconstructions =
+            reconstruct_batch(trained, &diffusion, &samples, config, &mut noise, device)?;
+        let plane = height * width;
+        samples
+            .par_iter()
+            .zip(reconstructions.par_chunks(channels * plane))
+            .try_for_each(|(sample, reconstruction)| {
+                folders.write(sample, reconstruction, config)
+            })?;
+        progress(DetectProgress::Reconstructed(samples.len()));
+    }
+    let reconstruction_seconds = started.elapsed().as_secs_f64();
+
+    let source = if config.foreground {
+        MapSource::Maps(folders.maps.clone())
+    } else {
+        MapSource::Reconstructions(folders.reconstructions.clone())
+    };
+    let eval = evaluate(
+        &EvalConfig {
+            images: folders.inputs.clone(),
+            source,
+            masks: folders.masks.clone(),
+            map_kind: config.map_kind,
+            threshold: config.threshold,
+            largest_component: config.largest_component,
+            allow_missing_masks: config.allow_missing_masks,
+            out: config.out.clone(),
+            overwrite: true,
+            max_exact_pixels: config.max_exact_pixels,
+        },
+        &|step| progress(DetectProgress::Eval(step)),
+    )?;
+    Ok(DetectOutputs {
+        eval,
+        images: count,
+        reconstruction_seconds,
+    })
+}
+
+/// The averaged reconstructions of `samples` (`[B·C·H·W]`, CHW per image): the `n` runs of
+/// every image go through the chain together as one batch of `n·B`.
+fn reconstruct_batch(
+    trained: &TrainedModel,
+    diffusion: &GaussianDiffusion,
+    samples: &[Sample],
+    config: &DetectConfig,
+    noise: &mut NoiseSampler,
+    device: &Device,
+) -> Result<Vec<f32>> {
+    let batch = samples.len();
+    let n = config.samples;
+    let first = &samples[0];
+    let (channels, height, width) = (
+        first.channels.count(),
+        first.size.height as usize,
+        first.size.width as usize,
+    );
+    let mut pixels = Vec::with_capacity(n * batch * channels * height * width);
+    for _ in 0..n {
+        for sample in samples {
+            pixels.extend_from_slice(&sample.image);
+        }
+    }
+    let x_start = Tensor::<4>::from_data(
+        TensorData::new(pixels, [n * batch, channels, height, width]),
+        device,
+    );
+    let labels = (trained.config.model.num_classes > 0)
+        .then(|| Tensor::<1, Int>::zeros([n * batch], device));
+    let reconstruction = match config.strided_steps {
+        Some(k) => diffusion.reconstruct_strided(
+            &trained.model,
+            x_start,
+            config.t_lambda,
+            k,
+            labels,
+            noise,
+        )?,
+        None => diffusion.reconstruct(&trained.model, x_start, config.t_lambda, labels, noise)?,
+    };
+    let averaged = reconstruction
+        .reshape([n, batch, channels, height, width])
+        .mean_dim(0)
+        .reshape([batch, channels, height, width]);
+    tensor_values(averaged)
+}
+
+/// Refuses an output path that is a file, or a non-empty folder without `overwrite`.
+fn check_output_folder(folder: &Path, overwrite: bool) -> Result<()> {
+    let problem = match std::fs::read_dir(folder) {
+        Ok(entries) => {
+            if overwrite || entries.count() == 0 {
+                return Ok(());
+            }
+            "is not empty; pass --overwrite to replace its results, or choose another --out"
+        }
+        Err(_) if folder.exists() => "exists and is not a folder; give a folder for --out",
+        Err(_) => return Ok(()),
+    };
+    Err(DtunetError::OutputFolder {
+        path: folder.to_path_buf(),
+        problem,
+    })
+}
+
+/// The per-image output folders.
+struct OutputFolders {
+    inputs: PathBuf,
+    reconstructions: PathBuf,
+    masks: PathBuf,
+    maps: PathBuf,
+}
+
+impl OutputFolders {
+    fn create(out: &Path) -> Result<Self> {
+        let folders = Self {
+            inputs: out.join("inputs"),
+            reconstructions: out.join("reconstructions"),
+            masks: out.join("masks"),
+            maps: out.join("maps"),
+        };
+        for folder in [
+            &folders.inputs,
+            &folders.reconstructions,
+            &folders.masks,
+            &folders.maps,
+        ] {
+            std::fs::create_dir_all(folder).map_err(|source| DtunetError::Io {
+                action: "create folder",
+                path: folder.clone(),
+                source,
+            })?;
+        }
+        Ok(folders)
+    }
+
+    /// Writes the input, reconstruction, mask and raw map of one image under a stem made of
+    /// its dataset id (`test/tumor/003.png` → `tumor_003`).
+    fn write(&self, sample: &Sample, reconstruction: &[f32], config: &DetectConfig) -> Result<()> {
+        let stem = output_stem(&sample.info.id);
+        let channels = sample.channels.count();
+        let (height, width) = (sample.size.height, sample.size.width);
+        write_png16_chw(
+            &self.inputs.join(format!("{stem}.png")),
+            channels,
+            height,
+            width,
+            &sample.image,
+        )?;
+        write_png16_chw(
+            &self.reconstructions.join(format!("{stem}.png")),
+            channels,
+            height,
+            width,
+            reconstruction,
+        )?;
+        if let Some(mask) = &sample.mask {
+            let pixels = mask.iter().map(|&m| if m > 0 { 255 } else { 0 }).collect();
+            write_png_gray(
+                &self.masks.join(format!("{stem}.png")),
+                width,
+                height,
+                pixels,
+            )?;
+        }
+        let shape = ImageShape::new(channels, height as usize, width as usize);
+        let mut map: Vec<f64> = error_map(&sample.image, reconstruction, shape, config.map_kind)
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        if config.foreground
+            && let Some(foreground) = &sample.foreground
+        {
+            for (value, &inside) in map.iter_mut().zip(foreground) {
+                if inside == 0 {
+                    *value = 0.0;
+                }
+            }
+        }
+        write_npy_f64(
+            &self.maps.join(format!("{stem}.npy")),
+            &[u64::from(height), u64::from(width)],
+            &map,
+        )
+    }
+}
+
+/// A file stem from a dataset id: the path below the split folder with `/` → `_` and the
+/// extension dropped (`test/tumor/003.png` → `tumor_003`, `case1/z080` → `case1_z080`).
+fn output_stem(id: &str) -> String {
+    let without_extension = match id.rsplit_once('.') {
+        Some((stem, extension)) if !extension.contains('/') => stem,
+        _ => id,
+    };
+    let trimmed = without_extension
+        .strip_prefix("test/")
+        .unwrap_or(without_extension);
+    trimmed.replace(['/', '\\'], "_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_flatten_the_dataset_id() {
+        assert_eq!(output_stem("test/tumor/003.png"), "tumor_003");
+        assert_eq!(output_stem("test/good/000.png"), "good_000");
+        assert_eq!(output_stem("case1/z080"), "case1_z080");
+        assert_eq!(output_stem("yes/Y1.jpg"), "yes_Y1");
+    }
+}
