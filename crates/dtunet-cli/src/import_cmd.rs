@@ -1,13 +1,17 @@
 //! `dtunet import-weights`: bring a PyTorch state_dict of the reference model into a dtunet
-//! model file.
+//! model folder (`model.safetensors` + `config.toml`, as a finished training run writes them),
+//! so `dtunet detect --checkpoint <folder>` uses it directly.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
 use burn::tensor::Device;
 use clap::Args;
+use dtunet::DtunetError;
+use dtunet::io::write_atomically;
 use dtunet::models::weights::{describe, import_weights, save_model};
-use dtunet::training::{Preset, TrainConfig};
+use dtunet::training::{FINAL_MODEL_FILE, Preset, TrainConfig};
 
 use crate::train_cmd::{TrainOverrides, parse};
 
@@ -27,7 +31,8 @@ pub struct ImportArgs {
     config: Option<PathBuf>,
     #[command(flatten)]
     overrides: TrainOverrides,
-    /// The dtunet model file to write (safetensors with the configuration embedded).
+    /// The folder to write: model.safetensors (the weights, configuration embedded) and
+    /// config.toml (model, noise and diffusion settings detection uses).
     #[arg(long)]
     out: PathBuf,
 }
@@ -38,7 +43,7 @@ pub fn run(args: ImportArgs) -> Result<()> {
         config = TrainConfig::from_toml_file(path, &config)?;
     }
     args.overrides.apply(&mut config);
-    config.model.validate()?;
+    config.validate()?;
     let device = Device::flex();
     let (model, report) = import_weights(
         &config.model,
@@ -46,7 +51,23 @@ pub fn run(args: ImportArgs) -> Result<()> {
         args.top_level_key.as_deref(),
         &device,
     )?;
-    save_model(&model, &config.model, &args.out)?;
+    let model_path = args.out.join(FINAL_MODEL_FILE);
+    if model_path.exists() {
+        return Err(DtunetError::OutputFolder {
+            path: args.out.clone(),
+            problem: "already holds a model.safetensors: choose another --out",
+        }
+        .into());
+    }
+    std::fs::create_dir_all(&args.out).map_err(|source| DtunetError::Io {
+        action: "create",
+        path: args.out.clone(),
+        source,
+    })?;
+    write_atomically(&args.out.join("config.toml"), |file| {
+        file.write_all(config.to_toml().as_bytes())
+    })?;
+    save_model(&model, &config.model, &model_path)?;
     println!(
         "imported {} tensors into {}",
         report.applied,
@@ -58,6 +79,10 @@ pub fn run(args: ImportArgs) -> Result<()> {
             report.ignored.len()
         );
     }
-    println!("wrote {}", args.out.display());
+    println!(
+        "wrote {} (use it with dtunet detect --checkpoint {})",
+        model_path.display(),
+        args.out.display()
+    );
     Ok(())
 }

@@ -215,3 +215,37 @@ fn mismatched_weights_name_the_keys() {
         "{text}"
     );
 }
+
+#[test]
+fn a_pytorch_pickle_checkpoint_imports_under_its_top_level_key() {
+    let device = Device::flex();
+    let manifest = manifest();
+    let case = &manifest["cases"][3];
+    let name = case["name"].as_str().expect("name");
+    assert_eq!(
+        name, "dtunet_daff_c3_label",
+        "gen_pickle.py writes this case"
+    );
+    let config = model_config(case);
+    let pickle = fixtures().join(format!("{name}.checkpoint.pt"));
+    let (model, report) =
+        import_weights(&config, &pickle, Some("ema"), &device).expect("the pickle imports");
+    // Four DAFF blocks (two in, two out) with three BatchNorms each.
+    let batch_norms = 4 * 3;
+    assert_eq!(
+        report.ignored.len(),
+        batch_norms,
+        "num_batches_tracked of the DAFF stages: {report:?}"
+    );
+    assert!(report.applied > 100, "{report:?}");
+    let worst = run_case(case, &model, &device);
+    eprintln!("{name} from torch.save pickle: max |Δ| = {worst:e}");
+
+    let text = import_weights(&config, &pickle, Some("model_state_dict"), &device)
+        .expect_err("no such key in the checkpoint")
+        .to_string();
+    assert!(
+        text.contains("model_state_dict") && text.contains(&pickle.display().to_string()),
+        "{text}"
+    );
+}
