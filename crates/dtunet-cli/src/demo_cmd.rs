@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use dtunet::data::synth::{Material, SynthConfig, SynthKind, write_dataset};
+use dtunet::data::synth::{Lesions, Material, SynthConfig, SynthKind, write_dataset};
 use dtunet::metrics::Threshold;
 use dtunet::training::{Preset, Start, TrainConfig, TrainingImages, train};
 
@@ -34,6 +34,10 @@ pub struct DemoArgs {
     /// Partial-diffusion depth at detection.
     #[arg(long)]
     t_lambda: Option<usize>,
+    /// Brain lesions of the synthetic set: clear (large, visible, BraTS-like) or mixed (subtle
+    /// to strong, many a few pixels across at the demo's 32 px).
+    #[arg(long, default_value = "clear", value_parser = parse::<Lesions>)]
+    lesions: Lesions,
     /// Seed of the data, the weights and the noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -76,6 +80,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         width: config.model.img_size,
         seed: args.seed,
         healthy_fraction: 0.25,
+        lesions: args.lesions,
     };
     synth.validate()?;
     eprintln!(
@@ -139,6 +144,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
         largest_cc: false,
         foreground: false,
         allow_missing_masks: false,
+        classifier: None,
+        guidance_scale: 1.0,
         seed: args.seed,
         overwrite: true,
         backend: dtunet::backend::BackendKind::Flex,

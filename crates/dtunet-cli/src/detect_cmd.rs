@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use dtunet::backend::BackendKind;
-use dtunet::detection::{DetectConfig, DetectOutputs, DetectProgress, detect, load_trained};
+use dtunet::detection::{
+    DetectConfig, DetectOutputs, DetectProgress, GuidanceSource, detect, load_trained,
+};
 use dtunet::evaluate::DEFAULT_MAX_EXACT_PIXELS;
 use dtunet::metrics::Threshold;
 
@@ -52,6 +54,13 @@ pub struct DetectArgs {
     /// Treat test images without a mask as all-normal.
     #[arg(long)]
     pub allow_missing_masks: bool,
+    /// Image-level guidance: the --out folder of dtunet train-classifier; each reverse mean
+    /// moves by s·Σ·∇ log p(healthy | x_t, t).
+    #[arg(long)]
+    pub classifier: Option<PathBuf>,
+    /// The guidance scale s (needs --classifier).
+    #[arg(long, requires = "classifier", default_value_t = 1.0)]
+    pub guidance_scale: f64,
     /// Seed of the detection noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -86,6 +95,10 @@ pub fn run_detection(args: &DetectArgs) -> Result<DetectOutputs> {
         out: args.out.clone(),
         overwrite: args.overwrite,
         max_exact_pixels: DEFAULT_MAX_EXACT_PIXELS,
+        guidance: args.classifier.as_ref().map(|classifier| GuidanceSource {
+            classifier: classifier.clone(),
+            scale: args.guidance_scale,
+        }),
     };
     let progress = bar(0, "images");
     let outputs = detect(

@@ -10,6 +10,7 @@ mod import_cmd;
 mod noise_cmd;
 mod progress;
 mod synth_cmd;
+mod train_classifier_cmd;
 mod train_cmd;
 
 use std::process::ExitCode;
@@ -42,9 +43,12 @@ enum Command {
     /// Train DTU-Net / U-ViT / UNet on the healthy images of a dataset: checkpoints, resume,
     /// loss log and curve, sample reconstructions, final EMA weights.
     Train(Box<train_cmd::TrainArgs>),
+    /// Train the noisy-image classifier of image-level guidance (healthy vs anomalous) on a
+    /// labelled dataset, with the denoiser's noise and schedule (for detect --classifier).
+    TrainClassifier(Box<train_classifier_cmd::TrainClassifierArgs>),
     /// Load a PyTorch state_dict (.pt/.pth/.safetensors) of the reference model into a dtunet
-    /// model file, reporting missing and unexpected keys by name.
-    ImportWeights(import_cmd::ImportArgs),
+    /// model folder for detect, reporting missing and unexpected keys by name.
+    ImportWeights(Box<import_cmd::ImportArgs>),
     /// Benchmarks: time a training step (network, noise, full step) and the noise's share.
     Bench(bench_cmd::BenchArgs),
     /// Detect anomalies in a dataset's test split with a trained model: reconstructions, maps,
@@ -87,7 +91,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval_cmd::run(args),
         Command::Synth(args) => synth_cmd::run(args),
         Command::Train(args) => train_cmd::run(*args),
-        Command::ImportWeights(args) => import_cmd::run(args),
+        Command::TrainClassifier(args) => train_classifier_cmd::run(*args),
+        Command::ImportWeights(args) => import_cmd::run(*args),
         Command::Bench(args) => bench_cmd::run(args),
     };
     match result {

@@ -6,10 +6,11 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use dtunet::data::Split;
-use dtunet::data::synth::{Class, Material, SynthConfig, SynthKind, write_dataset};
+use dtunet::data::synth::{Class, Lesions, Material, SynthConfig, SynthKind, write_dataset};
 
 use crate::UsageError;
 use crate::progress::bar;
+use crate::train_cmd::parse;
 
 #[derive(Debug, Args)]
 pub struct SynthArgs {
@@ -41,6 +42,10 @@ pub struct SynthArgs {
     /// Fraction of the test images that are healthy (test/good), rounded to whole images.
     #[arg(long, default_value_t = 0.25, allow_hyphen_values = true)]
     healthy_fraction: f64,
+    /// Brain lesions: mixed (subtle to strong, small to large) or clear (large and visible,
+    /// like BraTS FLAIR tumours).
+    #[arg(long, default_value = "mixed", value_parser = parse::<Lesions>)]
+    lesions: Lesions,
     /// Surface of a texture dataset [default: leather].
     #[arg(long, value_enum)]
     material: Option<MaterialArg>,
@@ -73,6 +78,11 @@ pub fn run(args: SynthArgs) -> Result<()> {
             "--material applies to texture datasets only (drop it, or use `synth texture`)".into()
         ));
     }
+    if kind == SynthKind::Texture && args.lesions != Lesions::Mixed {
+        bail!(UsageError(
+            "--lesions applies to brain datasets only (drop it, or use `synth brain`)".into()
+        ));
+    }
     let config = SynthConfig {
         kind,
         material: match args.material.unwrap_or(MaterialArg::Leather) {
@@ -86,6 +96,7 @@ pub fn run(args: SynthArgs) -> Result<()> {
         width: args.width.unwrap_or(args.size),
         seed: args.seed,
         healthy_fraction: args.healthy_fraction,
+        lesions: args.lesions,
     };
     config.validate()?;
     let started = Instant::now();

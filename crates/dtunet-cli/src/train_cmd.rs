@@ -231,8 +231,9 @@ impl TrainObserver for BarObserver {
 
     fn message(&mut self, text: &str) {
         match &self.bar {
-            Some(progress) => progress.println(text),
-            None => eprintln!("{text}"),
+            // A hidden bar (stderr not a terminal) drops what `println` gives it.
+            Some(progress) if !progress.is_hidden() => progress.println(text),
+            _ => eprintln!("{text}"),
         }
     }
 }

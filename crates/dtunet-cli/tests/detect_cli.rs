@@ -129,3 +129,123 @@ fn the_quick_demo_trains_detects_and_reports() {
         .code(2)
         .stderr(predicate::str::contains("not empty"));
 }
+
+#[test]
+fn a_trained_classifier_guides_detection() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let out = folder.path().join("demo");
+    quick_demo(&out);
+    let run = out.join("run");
+    let config = run.join("config.toml");
+
+    // A labelled set that is not the demo's test set: another seed.
+    let labelled = folder.path().join("labelled");
+    dtunet()
+        .args([
+            "synth",
+            "brain",
+            "--size",
+            "32",
+            "--n-train",
+            "8",
+            "--n-test",
+            "16",
+        ])
+        .args(["--seed", "5", "--out", path(&labelled)])
+        .assert()
+        .success();
+    let classifier = folder.path().join("classifier");
+    dtunet()
+        .args([
+            "train-classifier",
+            "--data",
+            path(&labelled),
+            "--layout",
+            "mvtec",
+        ])
+        .args([
+            "--config",
+            path(&config),
+            "--steps",
+            "6",
+            "--batch-size",
+            "4",
+        ])
+        .args(["--out", path(&classifier)])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("accuracy t=0"))
+        .stdout(predicate::str::contains("--classifier"));
+    for file in [
+        "classifier.safetensors",
+        "config.toml",
+        "loss.csv",
+        "train.log",
+    ] {
+        assert!(classifier.join(file).is_file(), "classifier/{file}");
+    }
+    let header = fs::read_to_string(classifier.join("loss.csv")).expect("loss.csv");
+    assert!(
+        header.starts_with("step,loss,accuracy,lr,seconds"),
+        "{header}"
+    );
+
+    let data = out.join("data");
+    let detect = |extra: &[&str], target: &Path| {
+        let mut command = dtunet();
+        command
+            .args(["detect", "--checkpoint", path(&run), "--data", path(&data)])
+            .args(["--layout", "mvtec", "--out", path(target)])
+            .args(["--t-lambda", "10", "--steps", "3"])
+            .args(extra);
+        command.assert()
+    };
+    let guided = folder.path().join("guided");
+    detect(
+        &["--classifier", path(&classifier), "--guidance-scale", "5"],
+        &guided,
+    )
+    .success()
+    .stdout(predicate::str::contains("reconstructed 8 images"));
+    let unguided = folder.path().join("unguided");
+    detect(&[], &unguided).success();
+    let reconstruction = "reconstructions/tumor_000.png";
+    assert_ne!(
+        fs::read(guided.join(reconstruction)).expect("guided"),
+        fs::read(unguided.join(reconstruction)).expect("unguided"),
+        "guidance changed nothing"
+    );
+
+    // A scale without a classifier, and a classifier of another chain, are refused.
+    detect(
+        &["--guidance-scale", "5"],
+        &folder.path().join("no-classifier"),
+    )
+    .code(2)
+    .stderr(predicate::str::contains("--classifier"));
+    let other_chain = folder.path().join("other-chain");
+    dtunet()
+        .args([
+            "train-classifier",
+            "--data",
+            path(&labelled),
+            "--layout",
+            "mvtec",
+        ])
+        .args([
+            "--config",
+            path(&config),
+            "--steps",
+            "2",
+            "--diffusion-steps",
+            "50",
+        ])
+        .args(["--out", path(&other_chain)])
+        .assert()
+        .success();
+    let refused = folder.path().join("refused");
+    detect(&["--classifier", path(&other_chain)], &refused)
+        .code(2)
+        .stderr(predicate::str::contains("50 steps"));
+    assert!(!refused.exists(), "no partial outputs");
+}

@@ -146,6 +146,19 @@ fn write_png(path: &Path, image: image::DynamicImage) -> Result<()> {
     write_atomically(path, |out| out.write_all(&encoded))
 }
 
+/// The values of a float tensor, row-major, as `f32` (whatever its storage precision).
+pub fn tensor_values<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| DtunetError::InvalidParameter {
+            name: "tensor data",
+            found: format!("{e:?}"),
+            expected: "float values".into(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,17 +213,4 @@ mod tests {
             write_npy_f64(Path::new("/nonexistent-dtunet/x.npy"), &[1], &[0.0]).expect_err("fails");
         assert!(error.to_string().contains("/nonexistent-dtunet"), "{error}");
     }
-}
-
-/// The values of a float tensor, row-major, as `f32` (whatever its storage precision).
-pub fn tensor_values<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
-    tensor
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .map_err(|e| DtunetError::InvalidParameter {
-            name: "tensor data",
-            found: format!("{e:?}"),
-            expected: "float values".into(),
-        })
 }

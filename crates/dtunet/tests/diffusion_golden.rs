@@ -157,7 +157,7 @@ fn gaussian_process_equals_guided_diffusion() {
             0.0,
         );
 
-        let step = diffusion.p_sample(&model, x_t.clone(), &t, None, step_noise.clone());
+        let step = diffusion.p_sample(&model, x_t.clone(), &t, None, step_noise.clone(), None);
         assert_close(&label("p_sample"), step, &case["p_sample"], rtol, atol);
 
         // The generic elementwise KL cancels in f32 where the two variances are close

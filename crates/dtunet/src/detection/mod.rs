@@ -19,12 +19,16 @@ use rayon::prelude::*;
 pub use source::{TrainedModel, load_trained};
 
 use crate::data::{Dataset, Sample, Split};
-use crate::diffusion::{DiffusionSchedule, GaussianDiffusion, NoiseSampler};
+use crate::diffusion::{
+    ClassifierGuidance, Conditioning, DiffusionSchedule, GaussianDiffusion, Guidance, NoiseSampler,
+};
 use crate::error::{DtunetError, Result};
 use crate::evaluate::scoring::error_map;
 use crate::evaluate::{EvalConfig, EvalOutputs, EvalProgress, MapSource, evaluate};
 use crate::io::{tensor_values, write_npy_f64, write_png_gray, write_png16_chw};
+use crate::models::classifier::load_classifier;
 use crate::training::batches::{Purpose, derive_seed};
+use crate::training::{CLASSIFIER_FILE, TrainConfig};
 
 /// How to detect.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +60,17 @@ pub struct DetectConfig {
     pub overwrite: bool,
     /// Pixels kept exactly in the pooled metrics (see `dtunet eval`).
     pub max_exact_pixels: usize,
+    /// Image-level guidance towards the healthy class by a trained noisy-image classifier.
+    pub guidance: Option<GuidanceSource>,
+}
+
+/// Where guidance comes from and how strongly it steers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuidanceSource {
+    /// A `dtunet train-classifier` output folder (`classifier.safetensors` + `config.toml`).
+    pub classifier: PathBuf,
+    /// The scale `s` of `s·Σ·∇ log p(healthy | x_t, t)`.
+    pub scale: f64,
 }
 
 /// Progress reports of [`detect`].
@@ -111,6 +126,10 @@ pub fn detect(
             expected: "test images",
         });
     }
+    let guidance = match &config.guidance {
+        Some(source) => Some(load_guidance(source, trained, device)?),
+        None => None,
+    };
     check_output_folder(&config.out, config.overwrite)?;
     let noise_config = train.noise.to_noise_config(train.diffusion.steps)?;
     let diffusion = GaussianDiffusion::new(schedule, device);
@@ -136,8 +155,15 @@ pub fn detect(
             derive_seed(config.seed, Purpose::Samples, chunk_index as u64),
             device,
         )?;
-        let reconstructions =
-            reconstruct_batch(trained, &diffusion, &samples, config, &mut noise, device)?;
+        let reconstructions = reconstruct_batch(
+            trained,
+            &diffusion,
+            &samples,
+            config,
+            &mut noise,
+            guidance.as_ref().map(|g| g as &dyn Guidance),
+            device,
+        )?;
         let plane = height * width;
         samples
             .par_iter()
@@ -184,6 +210,7 @@ fn reconstruct_batch(
     samples: &[Sample],
     config: &DetectConfig,
     noise: &mut NoiseSampler,
+    guidance: Option<&dyn Guidance>,
     device: &Device,
 ) -> Result<Vec<f32>> {
     let batch = samples.len();
@@ -204,24 +231,90 @@ fn reconstruct_batch(
         TensorData::new(pixels, [n * batch, channels, height, width]),
         device,
     );
-    let labels = (trained.config.model.num_classes > 0)
-        .then(|| Tensor::<1, Int>::zeros([n * batch], device));
+    let conditioning = Conditioning {
+        labels: (trained.config.model.num_classes > 0)
+            .then(|| Tensor::<1, Int>::zeros([n * batch], device)),
+        guidance,
+    };
     let reconstruction = match config.strided_steps {
         Some(k) => diffusion.reconstruct_strided(
             &trained.model,
             x_start,
             config.t_lambda,
             k,
-            labels,
+            &conditioning,
             noise,
         )?,
-        None => diffusion.reconstruct(&trained.model, x_start, config.t_lambda, labels, noise)?,
+        None => diffusion.reconstruct(
+            &trained.model,
+            x_start,
+            config.t_lambda,
+            &conditioning,
+            noise,
+        )?,
     };
     let averaged = reconstruction
         .reshape([n, batch, channels, height, width])
         .mean_dim(0)
         .reshape([batch, channels, height, width]);
     tensor_values(averaged)
+}
+
+/// Loads the classifier of `source` for guidance of `trained`'s chain towards class 0
+/// (healthy), checking that it was trained on the same images, noise and schedule.
+fn load_guidance(
+    source: &GuidanceSource,
+    trained: &TrainedModel,
+    device: &Device,
+) -> Result<ClassifierGuidance> {
+    let folder = &source.classifier;
+    let path = folder.join(CLASSIFIER_FILE);
+    if !path.is_file() {
+        return Err(DtunetError::Weights {
+            path: folder.clone(),
+            problem: format!(
+                "holds no {CLASSIFIER_FILE}: give the --out folder of dtunet train-classifier"
+            ),
+        });
+    }
+    let settings =
+        TrainConfig::from_toml_file(&folder.join("config.toml"), &TrainConfig::default())?;
+    let (classifier, config) = load_classifier(&path, &device.clone().autodiff())?;
+    let model = &trained.config.model;
+    let mismatch = if config.encoder.channels != model.channels {
+        Some(format!(
+            "takes {} channels, the model {}",
+            config.encoder.channels, model.channels
+        ))
+    } else if config.encoder.img_size != model.img_size {
+        Some(format!(
+            "was trained on {} px images, the model on {} px",
+            config.encoder.img_size, model.img_size
+        ))
+    } else if settings.diffusion != trained.config.diffusion
+        || settings.noise != trained.config.noise
+    {
+        Some(format!(
+            "was trained with noise {} on a {} chain of {} steps, the model with noise {} on a {} \
+             chain of {} steps",
+            settings.noise.kind,
+            settings.diffusion.schedule,
+            settings.diffusion.steps,
+            trained.config.noise.kind,
+            trained.config.diffusion.schedule,
+            trained.config.diffusion.steps
+        ))
+    } else {
+        None
+    };
+    if let Some(problem) = mismatch {
+        return Err(DtunetError::InvalidParameter {
+            name: "--classifier",
+            found: format!("{} ({problem})", folder.display()),
+            expected: "a classifier trained for this model's images, noise and schedule".into(),
+        });
+    }
+    ClassifierGuidance::new(classifier, &config, source.scale, 0)
 }
 
 /// Refuses an output path that is a file, or a non-empty folder without `overwrite`.

@@ -9,6 +9,7 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use super::guidance::{Conditioning, Guidance};
 use crate::diffusion::noise_fn::NoiseSampler;
 use crate::diffusion::schedule::DiffusionSchedule;
 use crate::diffusion::timesteps::timestep_tensor;
@@ -251,7 +252,9 @@ impl GaussianDiffusion {
         self.p_mean_variance_from_eps(x_t, t, eps, true)
     }
 
-    /// One reverse step `x_{t−1} = mean + [t ≠ 0]·exp(½·log σ²)·noise`.
+    /// One reverse step `x_{t−1} = mean + [t ≠ 0]·exp(½·log σ²)·noise`; with `guidance`, the
+    /// mean is first shifted by `σ²_t · s·∇ log p(y | x_t, t)` (guided-diffusion's
+    /// `condition_mean`).
     ///
     /// # Shapes
     /// - `x_t`, `noise`: `[B, C, H, W]`; `t`: `B` timesteps; `y`: `[B]` or `None`
@@ -266,24 +269,31 @@ impl GaussianDiffusion {
         t: &[usize],
         y: Option<Tensor<1, Int>>,
         noise: Tensor<4>,
+        guidance: Option<&dyn Guidance>,
     ) -> Tensor<4> {
-        let out = self.p_mean_variance(model, x_t, t, y);
+        let out = self.p_mean_variance(model, x_t.clone(), t, y);
+        let mean = match guidance {
+            Some(guidance) => out.mean + out.variance * guidance.gradient(x_t, t),
+            None => out.mean,
+        };
         let nonzero: Vec<f32> = t
             .iter()
             .map(|&step| if step == 0 { 0.0 } else { 1.0 })
             .collect();
         let nonzero =
             Tensor::<4>::from_data(TensorData::new(nonzero, [t.len(), 1, 1, 1]), &self.device);
-        out.mean + noise * (out.log_variance * 0.5).exp() * nonzero
+        mean + noise * (out.log_variance * 0.5).exp() * nonzero
     }
 
     /// Partial diffusion (SPEC §5): `x_{t_λ} = q_sample(x_start, t_λ)` with noise drawn at
     /// `t_λ`, then the reverse chain `t_λ, t_λ − 1, …, 0` (`t_λ + 1` steps), each step's noise
-    /// drawn from `noise` at that step. Every intermediate `x` is detached, so memory does not
-    /// grow with the chain on an autodiff device.
+    /// drawn from `noise` at that step; `conditioning` gives the class labels and the guidance
+    /// that steers each step's mean. Every
+    /// intermediate `x` is detached, so memory does not grow with the chain on an autodiff
+    /// device.
     ///
     /// # Shapes
-    /// - `x_start`: `[B, C, H, W]` in `[-1, 1]`; `y`: `[B]` or `None`
+    /// - `x_start`: `[B, C, H, W]` in `[-1, 1]`; `conditioning.labels`: `[B]` or `None`
     /// - returns the reconstruction `x_0`, `[B, C, H, W]`
     ///
     /// # Errors
@@ -294,7 +304,7 @@ impl GaussianDiffusion {
         model: &M,
         x_start: Tensor<4>,
         t_lambda: usize,
-        y: Option<Tensor<1, Int>>,
+        conditioning: &Conditioning,
         noise: &mut NoiseSampler,
     ) -> Result<Tensor<4>> {
         self.schedule.check_t_lambda(t_lambda)?;
@@ -305,7 +315,16 @@ impl GaussianDiffusion {
         for step in (0..=t_lambda).rev() {
             let t = vec![step; dims[0]];
             let z = noise.sample(dims, &t)?;
-            x = self.p_sample(model, x, &t, y.clone(), z).detach();
+            x = self
+                .p_sample(
+                    model,
+                    x,
+                    &t,
+                    conditioning.labels.clone(),
+                    z,
+                    conditioning.guidance,
+                )
+                .detach();
         }
         Ok(x)
     }
@@ -370,7 +389,7 @@ mod tests {
         };
         let x = ramp([2, 1, 5, 7]);
         let out = diffusion
-            .reconstruct(&model, x, 12, None, &mut gauss(1))
+            .reconstruct(&model, x, 12, &Conditioning::none(), &mut gauss(1))
             .expect("valid");
         assert_eq!(out.dims(), [2, 1, 5, 7]);
         let calls = model.calls.into_inner();
@@ -388,7 +407,13 @@ mod tests {
         let run = |seed| {
             values(
                 diffusion
-                    .reconstruct(&model, ramp([1, 2, 4, 6]), 20, None, &mut gauss(seed))
+                    .reconstruct(
+                        &model,
+                        ramp([1, 2, 4, 6]),
+                        20,
+                        &Conditioning::none(),
+                        &mut gauss(seed),
+                    )
                     .expect("valid"),
             )
         };
@@ -405,7 +430,13 @@ mod tests {
             calls: RefCell::new(Vec::new()),
         };
         let error = diffusion
-            .reconstruct(&model, ramp([1, 1, 4, 4]), 50, None, &mut gauss(0))
+            .reconstruct(
+                &model,
+                ramp([1, 1, 4, 4]),
+                50,
+                &Conditioning::none(),
+                &mut gauss(0),
+            )
             .expect_err("t_lambda = T");
         assert_eq!(
             error.to_string(),
@@ -443,7 +474,7 @@ mod tests {
         let mean = diffusion
             .p_mean_variance(&model, x_t.clone(), &[0, 0], None)
             .mean;
-        let step = diffusion.p_sample(&model, x_t, &[0, 0], None, ramp([2, 1, 3, 4]) + 5.0);
+        let step = diffusion.p_sample(&model, x_t, &[0, 0], None, ramp([2, 1, 3, 4]) + 5.0, None);
         assert_eq!(values(step), values(mean));
     }
 

@@ -8,6 +8,7 @@
 //! ([`NoiseSampler`]); it owns neither.
 
 pub mod gaussian;
+pub mod guidance;
 pub mod noise_fn;
 pub mod schedule;
 pub mod strided;
@@ -15,6 +16,7 @@ pub mod timesteps;
 pub mod vlb;
 
 pub use gaussian::{GaussianDiffusion, PMeanVariance, Posterior};
+pub use guidance::{ClassifierGuidance, Conditioning, Guidance};
 pub use noise_fn::NoiseSampler;
 pub use schedule::{BetaSchedule, DiffusionSchedule};
 pub use strided::strided_timesteps;

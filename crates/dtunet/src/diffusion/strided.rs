@@ -1,9 +1,10 @@
 //! The strided (DDIM, η = 0) reverse chain: the partial diffusion of [`GaussianDiffusion::
 //! reconstruct`] in `k` network evaluations instead of `t_λ + 1`.
 
-use burn::tensor::{Int, Tensor};
+use burn::tensor::Tensor;
 
 use super::gaussian::GaussianDiffusion;
+use super::guidance::Conditioning;
 use super::noise_fn::NoiseSampler;
 use super::timesteps::timestep_tensor;
 use crate::error::{DtunetError, Result};
@@ -26,10 +27,13 @@ impl GaussianDiffusion {
     /// Partial diffusion with a strided deterministic reverse chain: `x_{t_λ} =
     /// q_sample(x_start, t_λ)` with noise drawn at `t_λ`, then for consecutive chain steps
     /// `t > s`: `x̂_0` from `ε̂(x_t, t)` (clipped), `x_s = √ᾱ_s·x̂_0 + √(1−ᾱ_s)·ε(x_t, x̂_0)`;
-    /// the last `x̂_0` (at `t = 0`) is the reconstruction. `k` network evaluations.
+    /// the last `x̂_0` (at `t = 0`) is the reconstruction. `k` network evaluations. With
+    /// `guidance`, `ε̂ −= √(1 − ᾱ_t) · s·∇ log p(y | x_t, t)` before `x̂_0` is formed
+    /// (guided-diffusion's `condition_score`).
     ///
     /// # Shapes
-    /// - `x_start`: `[B, C, H, W]` in `[-1, 1]`; `y`: `[B]` or `None`; returns `[B, C, H, W]`
+    /// - `x_start`: `[B, C, H, W]` in `[-1, 1]`; `conditioning.labels`: `[B]` or `None`;
+    ///   returns `[B, C, H, W]`
     ///
     /// # Errors
     /// `t_lambda` outside `0..T`, `k = 0`, or the noise sampler's errors.
@@ -39,7 +43,7 @@ impl GaussianDiffusion {
         x_start: Tensor<4>,
         t_lambda: usize,
         k: usize,
-        y: Option<Tensor<1, Int>>,
+        conditioning: &Conditioning,
         noise: &mut NoiseSampler,
     ) -> Result<Tensor<4>> {
         self.schedule().check_t_lambda(t_lambda)?;
@@ -59,8 +63,19 @@ impl GaussianDiffusion {
         let mut estimate = x.clone();
         for (index, &step) in chain.iter().enumerate() {
             let t = vec![step; batch];
-            let eps_hat =
-                model.predict_noise(x.clone(), timestep_tensor(&t, self.device()), y.clone());
+            let eps_hat = model.predict_noise(
+                x.clone(),
+                timestep_tensor(&t, self.device()),
+                conditioning.labels.clone(),
+            );
+            let eps_hat = match conditioning.guidance {
+                Some(guidance) => {
+                    eps_hat
+                        - guidance.gradient(x.clone(), &t)
+                            * self.extract(&self.sqrt_one_minus_alphas_cumprod, &t)
+                }
+                None => eps_hat,
+            };
             let x0 = self
                 .predict_xstart_from_eps(x.clone(), &t, eps_hat)
                 .clamp(-1.0, 1.0);

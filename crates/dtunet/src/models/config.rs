@@ -215,24 +215,24 @@ impl ModelConfig {
     }
 
     fn validate_transformer(&self) -> Result<()> {
-        if self.patch_size == 0 || self.img_size % self.patch_size != 0 {
+        if self.patch_size == 0 || !self.img_size.is_multiple_of(self.patch_size) {
             return Err(invalid(
                 "patch_size",
                 self.patch_size,
                 format!("a divisor of img_size {}", self.img_size),
             ));
         }
-        if self.heads == 0 || self.embed_dim % self.heads != 0 {
+        if self.heads == 0 || !self.embed_dim.is_multiple_of(self.heads) {
             return Err(invalid(
                 "heads",
                 self.heads,
                 format!("a divisor of embed_dim {}", self.embed_dim),
             ));
         }
-        if self.embed_dim < 4 || self.embed_dim % 2 != 0 {
+        if self.embed_dim < 4 || !self.embed_dim.is_multiple_of(2) {
             return Err(invalid("embed_dim", self.embed_dim, "an even number ≥ 4"));
         }
-        if self.depth == 0 || self.depth % 2 != 0 {
+        if self.depth == 0 || !self.depth.is_multiple_of(2) {
             return Err(invalid(
                 "depth",
                 self.depth,
@@ -262,21 +262,21 @@ impl ModelConfig {
         }
         let levels = self.unet_channel_multipliers().len();
         let factor = 1usize << (levels - 1);
-        if self.img_size % factor != 0 {
+        if !self.img_size.is_multiple_of(factor) {
             return Err(invalid(
                 "img_size",
                 self.img_size,
                 format!("a multiple of {factor} for a {levels}-level UNet"),
             ));
         }
-        if self.unet_channels == 0 || self.unet_channels % 32 != 0 {
+        if self.unet_channels == 0 || !self.unet_channels.is_multiple_of(32) {
             return Err(invalid(
                 "unet_channels",
                 self.unet_channels,
                 "a positive multiple of 32 (GroupNorm(32))",
             ));
         }
-        if self.unet_heads == 0 || self.unet_channels % self.unet_heads != 0 {
+        if self.unet_heads == 0 || !self.unet_channels.is_multiple_of(self.unet_heads) {
             return Err(invalid(
                 "unet_heads",
                 self.unet_heads,
@@ -349,7 +349,7 @@ impl ModelConfig {
         match self.arch {
             Architecture::Unet => {
                 let factor = 1usize << (self.unet_channel_multipliers().len() - 1);
-                if height % factor != 0 || width % factor != 0 {
+                if !height.is_multiple_of(factor) || !width.is_multiple_of(factor) {
                     return Err(invalid(
                         "image size",
                         format!("{height}x{width}"),
@@ -359,7 +359,11 @@ impl ModelConfig {
             }
             _ => {
                 let p = self.patch_size;
-                if height % p != 0 || width % p != 0 || height == 0 || width == 0 {
+                if !height.is_multiple_of(p)
+                    || !width.is_multiple_of(p)
+                    || height == 0
+                    || width == 0
+                {
                     return Err(invalid(
                         "image size",
                         format!("{height}x{width}"),

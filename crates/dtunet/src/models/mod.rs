@@ -4,6 +4,7 @@
 //! follow the paper's PyTorch state_dict keys (see [`weights`]).
 
 mod attention;
+pub mod classifier;
 pub mod config;
 mod embedding;
 mod feed_forward;
@@ -16,6 +17,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 
 pub use attention::Attention;
+pub use classifier::{ClassifierConfig, NoisyClassifier};
 pub use config::{Architecture, FeedForwardKind, ModelConfig, StageFeedForward};
 pub use embedding::{PatchEmbed, TimeEmbed, timestep_embedding};
 pub use feed_forward::{Daff, FeedForward, Mlp, TokenLayout};

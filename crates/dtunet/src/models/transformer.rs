@@ -18,7 +18,7 @@ use super::feed_forward::{FeedForward, TokenLayout};
 use super::init::{trunc_normal, trunc_normal_linear};
 
 /// LayerNorm epsilon of the blocks and the final norm.
-const BLOCK_NORM_EPS: f64 = 1e-6;
+pub(crate) const BLOCK_NORM_EPS: f64 = 1e-6;
 
 /// One pre-norm transformer block: `x += Attn(LN(x)); x += FF(LN(x))`, out blocks first fusing
 /// their skip with `Linear(2D → D)(concat(x, skip))`.
@@ -37,7 +37,12 @@ pub struct Block {
 }
 
 impl Block {
-    fn new(config: &ModelConfig, kind: FeedForwardKind, with_skip: bool, device: &Device) -> Self {
+    pub(crate) fn new(
+        config: &ModelConfig,
+        kind: FeedForwardKind,
+        with_skip: bool,
+        device: &Device,
+    ) -> Self {
         let dim = config.embed_dim;
         let norm = || {
             LayerNormConfig::new(dim)

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use burn::module::Module;
 use burn::store::{
     ApplyResult, BurnToPyTorchAdapter, ChainAdapter, FloatCastAdapter, ModuleAdapter,
     ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
@@ -101,14 +102,25 @@ pub fn save_model(model: &Denoiser, config: &ModelConfig, path: &Path) -> Result
 /// The safetensors bytes [`save_model`] writes.
 pub fn model_bytes(model: &Denoiser, config: &ModelConfig) -> std::result::Result<Vec<u8>, String> {
     let config_json = serde_json::to_string(config).map_err(|e| e.to_string())?;
+    module_bytes(model, config.arch, CONFIG_METADATA_KEY, config_json)
+}
+
+/// Safetensors bytes of any of our modules under the PyTorch keys of `arch`, with `json` in
+/// the metadata under `metadata_key`.
+pub(crate) fn module_bytes<M: Module>(
+    module: &M,
+    arch: Architecture,
+    metadata_key: &str,
+    json: String,
+) -> std::result::Result<Vec<u8>, String> {
     let mut store = SafetensorsStore::from_bytes(None)
         .with_to_adapter(BurnToPyTorchAdapter)
         .skip_enum_variants(true)
-        .metadata(CONFIG_METADATA_KEY, config_json);
-    for (from, to) in ours_to_pytorch(config.arch) {
+        .metadata(metadata_key, json);
+    for (from, to) in ours_to_pytorch(arch) {
         store = store.with_key_remapping(from, to);
     }
-    model.save_into(&mut store).map_err(|e| e.to_string())?;
+    module.save_into(&mut store).map_err(|e| e.to_string())?;
     store.get_bytes().map_err(|e| e.to_string())
 }
 
@@ -122,6 +134,18 @@ pub fn load_model(path: &Path, device: &Device) -> Result<(Denoiser, ModelConfig
 
 /// The model configuration stored in one of our safetensors files.
 pub fn read_config(path: &Path) -> Result<ModelConfig> {
+    let json = read_metadata(path, CONFIG_METADATA_KEY, "dtunet model")?;
+    let config: ModelConfig = serde_json::from_str(&json).map_err(|e| DtunetError::Weights {
+        path: path.to_path_buf(),
+        problem: format!("unreadable model configuration ({e})"),
+    })?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// The JSON our safetensors file at `path` stores under `metadata_key`; `kind` names the file
+/// for messages.
+pub(crate) fn read_metadata(path: &Path, metadata_key: &str, kind: &str) -> Result<String> {
     let weights_error = |problem: String| DtunetError::Weights {
         path: path.to_path_buf(),
         problem,
@@ -133,20 +157,17 @@ pub fn read_config(path: &Path) -> Result<ModelConfig> {
     })?;
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| weights_error(format!("not a safetensors file ({e})")))?;
-    let json = header
+    header
         .metadata()
         .as_ref()
-        .and_then(|map| map.get(CONFIG_METADATA_KEY))
+        .and_then(|map| map.get(metadata_key))
+        .cloned()
         .ok_or_else(|| {
             weights_error(format!(
-                "no `{CONFIG_METADATA_KEY}` metadata: not a dtunet model file (use \
-                 `dtunet import-weights` with the model flags for a PyTorch state_dict)"
+                "no `{metadata_key}` metadata: not a {kind} file (use `dtunet import-weights` \
+                 with the model flags for a PyTorch state_dict)"
             ))
-        })?;
-    let config: ModelConfig = serde_json::from_str(json)
-        .map_err(|e| weights_error(format!("unreadable model configuration ({e})")))?;
-    config.validate()?;
-    Ok(config)
+        })
 }
 
 /// Builds the network of `config` and fills it from a PyTorch state_dict at `path`
@@ -160,13 +181,25 @@ pub fn import_weights(
     top_level_key: Option<&str>,
     device: &Device,
 ) -> Result<(Denoiser, ImportReport)> {
+    let mut model = Denoiser::new(config, device)?;
+    let result = fill_from_state_dict(&mut model, config.arch, path, top_level_key)?;
+    let report = check_complete(result, describe(config), path)?;
+    Ok((model, report))
+}
+
+/// Sets the parameters of `module` from the PyTorch state_dict at `path` (keys of `arch`).
+pub(crate) fn fill_from_state_dict<M: Module>(
+    module: &mut M,
+    arch: Architecture,
+    path: &Path,
+    top_level_key: Option<&str>,
+) -> Result<ApplyResult> {
     if !path.is_file() {
         return Err(DtunetError::Weights {
             path: path.to_path_buf(),
             problem: "no such file".into(),
         });
     }
-    let mut model = Denoiser::new(config, device)?;
     let is_pickle = matches!(
         path.extension().and_then(|e| e.to_str()),
         Some("pt" | "pth" | "bin" | "ckpt")
@@ -179,27 +212,25 @@ pub fn import_weights(
         if let Some(key) = top_level_key {
             store = store.with_top_level_key(key);
         }
-        for (from, to) in pytorch_to_ours(config.arch) {
+        for (from, to) in pytorch_to_ours(arch) {
             store = store.with_key_remapping(from, to);
         }
-        model.load_from(&mut store).map_err(|e| e.to_string())
+        module.load_from(&mut store).map_err(|e| e.to_string())
     } else {
         let mut store = SafetensorsStore::from_file(path)
             .with_from_adapter(from_pytorch_adapter())
             .allow_partial(true)
             .validate(false)
             .skip_enum_variants(true);
-        for (from, to) in pytorch_to_ours(config.arch) {
+        for (from, to) in pytorch_to_ours(arch) {
             store = store.with_key_remapping(from, to);
         }
-        model.load_from(&mut store).map_err(|e| e.to_string())
+        module.load_from(&mut store).map_err(|e| e.to_string())
     };
-    let result = result.map_err(|problem| DtunetError::Weights {
+    result.map_err(|problem| DtunetError::Weights {
         path: path.to_path_buf(),
         problem,
-    })?;
-    let report = check_complete(result, config, path)?;
-    Ok((model, report))
+    })
 }
 
 /// The shape-defining settings of `config`, for messages.
@@ -230,7 +261,13 @@ pub fn describe(config: &ModelConfig) -> String {
     }
 }
 
-fn check_complete(result: ApplyResult, config: &ModelConfig, path: &Path) -> Result<ImportReport> {
+/// The report of a load that used every file tensor and set every parameter; otherwise the
+/// mismatch error naming the keys, with `arch` describing the network.
+pub(crate) fn check_complete(
+    result: ApplyResult,
+    arch: String,
+    path: &Path,
+) -> Result<ImportReport> {
     let (ignored, unexpected): (Vec<String>, Vec<String>) = result
         .unused
         .into_iter()
@@ -245,7 +282,7 @@ fn check_complete(result: ApplyResult, config: &ModelConfig, path: &Path) -> Res
     }
     Err(DtunetError::WeightsMismatch {
         path: path.to_path_buf(),
-        arch: describe(config),
+        arch,
         missing,
         unexpected,
         mismatched,

@@ -2,12 +2,12 @@
 //! run seed so that a step's batch depends only on `(seed, step)`.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::data::{Dataset, Split};
+use crate::data::{Dataset, Sample, Split};
 use crate::error::{DtunetError, Result};
 
 /// Stream tags that keep the random draws of different purposes independent.
@@ -58,23 +58,104 @@ impl TrainingImages {
             .into_par_iter()
             .map(|index| dataset.get(Split::Train, index))
             .collect::<Result<_>>()?;
+        let labels = samples
+            .iter()
+            .map(|sample| i64::from(sample.is_anomalous().unwrap_or(false)))
+            .collect();
+        Ok(Self::from_samples(&samples, labels))
+    }
+
+    /// Holds the pixels of `samples` (all of one shape) with their `labels`.
+    fn from_samples(samples: &[Sample], labels: Vec<i64>) -> Self {
         let first = &samples[0];
         let shape = [
             first.channels.count(),
             first.size.height as usize,
             first.size.width as usize,
         ];
-        let mut pixels = Vec::with_capacity(count * shape.iter().product::<usize>());
-        let mut labels = Vec::with_capacity(count);
-        for sample in &samples {
+        let mut pixels = Vec::with_capacity(samples.len() * shape.iter().product::<usize>());
+        for sample in samples {
             pixels.extend_from_slice(&sample.image);
-            labels.push(i64::from(sample.is_anomalous().unwrap_or(false)));
         }
-        Ok(Self {
+        Self {
             pixels,
             labels,
             shape,
-        })
+        }
+    }
+
+    /// Decodes every image of both splits of `dataset` with its label (1 anomalous, 0 healthy),
+    /// for the guidance classifier: a labelled set, not the one detection is evaluated on.
+    ///
+    /// # Errors
+    /// A test image whose class the dataset cannot tell (no mask, no class folder), or a set
+    /// without both classes.
+    pub fn load_labelled(dataset: &dyn Dataset) -> Result<Self> {
+        let keys: Vec<(Split, usize)> = Split::ALL
+            .iter()
+            .flat_map(|&split| (0..dataset.len(split)).map(move |index| (split, index)))
+            .collect();
+        if keys.is_empty() {
+            return Err(DtunetError::EmptyInputFolder {
+                expected: "labelled images",
+                folder: dataset.root().to_path_buf(),
+            });
+        }
+        let labelled: Vec<(Sample, i64)> = keys
+            .into_par_iter()
+            .map(|(split, index)| {
+                let sample = dataset.get(split, index)?;
+                // The train split is healthy by definition; test images must say what they are.
+                let label = match (split, sample.is_anomalous()) {
+                    (Split::Train, _) => 0,
+                    (Split::Test, Some(anomalous)) => i64::from(anomalous),
+                    (Split::Test, None) => {
+                        return Err(DtunetError::Dataset {
+                            path: sample.info.source.clone(),
+                            found: "a test image without a mask or class".into(),
+                            expected: "labelled images (healthy or anomalous) for the \
+                                       classifier"
+                                .into(),
+                        });
+                    }
+                };
+                Ok((sample, label))
+            })
+            .collect::<Result<_>>()?;
+        let (samples, labels): (Vec<Sample>, Vec<i64>) = labelled.into_iter().unzip();
+        let images = Self::from_samples(&samples, labels);
+        let (healthy, anomalous) = images.class_counts();
+        if anomalous == 0 || healthy == 0 {
+            return Err(DtunetError::Dataset {
+                path: dataset.root().to_path_buf(),
+                found: format!("{healthy} healthy and {anomalous} anomalous images"),
+                expected: "both healthy and anomalous images for the classifier".into(),
+            });
+        }
+        Ok(images)
+    }
+
+    /// Images of each label, `(healthy, anomalous)`.
+    pub fn class_counts(&self) -> (usize, usize) {
+        let anomalous = self.labels.iter().filter(|&&label| label == 1).count();
+        (self.len() - anomalous, anomalous)
+    }
+
+    /// A class-balanced batch for `step`: even slots healthy, odd slots anomalous, each drawn
+    /// uniformly (with replacement) from its class; depends only on `(seed, step)`.
+    pub fn balanced_batch_indices(&self, seed: u64, step: usize, batch_size: usize) -> Vec<usize> {
+        let by_class: [Vec<usize>; 2] = [0, 1].map(|class| {
+            (0..self.len())
+                .filter(|&index| self.labels[index] == class)
+                .collect()
+        });
+        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, Purpose::Shuffle, step as u64));
+        (0..batch_size)
+            .map(|slot| {
+                let members = &by_class[slot % 2];
+                members[rng.random_range(0..members.len())]
+            })
+            .collect()
     }
 
     /// Images held.

@@ -1,6 +1,7 @@
 //! Training checkpoints: one folder per saved step under `<run>/checkpoints/`, written to a
-//! hidden temporary folder, synced, then renamed into place — a crash at any moment leaves
-//! only complete checkpoints.
+//! hidden temporary folder, synced, then renamed into place, and renamed out of place again
+//! before an old one is deleted — a crash at any moment leaves only complete `step-*` folders
+//! (the hidden leftovers are removed by the next save).
 //!
 //! A checkpoint holds `model.bpk` (training weights with their parameter ids, burnpack),
 //! `optimizer.bpk` (AdamW moments keyed by those ids), `ema.safetensors` (the detection weights,
@@ -89,10 +90,8 @@ pub fn save_checkpoint(
     let final_path = checkpoint_path(run, state.step);
     let parent = run.join(CHECKPOINT_FOLDER);
     create_folder(&parent)?;
-    let partial = parent.join(format!(".partial-step-{:08}", state.step));
-    if partial.exists() {
-        fs::remove_dir_all(&partial).map_err(|source| io_error("remove", &partial, source))?;
-    }
+    remove_leftovers(&parent)?;
+    let partial = parent.join(format!("{PARTIAL_PREFIX}step-{:08}", state.step));
     create_folder(&partial)?;
     let weights_error = |path: &Path, problem: String| DtunetError::Weights {
         path: path.to_path_buf(),
@@ -128,8 +127,7 @@ pub fn save_checkpoint(
     write_synced(&state_path, &json)?;
 
     if final_path.exists() {
-        fs::remove_dir_all(&final_path)
-            .map_err(|source| io_error("replace", &final_path, source))?;
+        remove_checkpoint(&final_path)?;
     }
     fs::rename(&partial, &final_path).map_err(|source| io_error("rename", &partial, source))?;
     sync_folder(&parent)?;
@@ -137,9 +135,42 @@ pub fn save_checkpoint(
     let existing = list_checkpoints(run)?;
     let excess = existing.len().saturating_sub(keep);
     for (_, old) in existing.into_iter().take(excess) {
-        fs::remove_dir_all(&old).map_err(|source| io_error("remove", &old, source))?;
+        remove_checkpoint(&old)?;
     }
     Ok(final_path)
+}
+
+/// Name prefix of a checkpoint folder being written.
+const PARTIAL_PREFIX: &str = ".partial-";
+/// Name prefix of a checkpoint folder being deleted.
+const DELETING_PREFIX: &str = ".deleting-";
+
+/// Deletes a checkpoint folder so that a crash at any moment leaves it either complete or
+/// gone: it is renamed out of the `step-*` names first, then removed.
+fn remove_checkpoint(folder: &Path) -> Result<()> {
+    let (Some(parent), Some(name)) = (folder.parent(), folder.file_name()) else {
+        return Ok(());
+    };
+    let doomed = parent.join(format!("{DELETING_PREFIX}{}", name.to_string_lossy()));
+    if doomed.exists() {
+        fs::remove_dir_all(&doomed).map_err(|source| io_error("remove", &doomed, source))?;
+    }
+    fs::rename(folder, &doomed).map_err(|source| io_error("rename", folder, source))?;
+    fs::remove_dir_all(&doomed).map_err(|source| io_error("remove", &doomed, source))
+}
+
+/// Removes the hidden folders a crash left behind: checkpoints half written or half deleted.
+fn remove_leftovers(parent: &Path) -> Result<()> {
+    let entries = fs::read_dir(parent).map_err(|source| io_error("list", parent, source))?;
+    for entry in entries.filter_map(|entry| entry.ok()) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(PARTIAL_PREFIX) || name.starts_with(DELETING_PREFIX) {
+            let path = entry.path();
+            fs::remove_dir_all(&path).map_err(|source| io_error("remove", &path, source))?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads the checkpoint at `path` into fresh modules on `device` (the training device; the

@@ -281,7 +281,7 @@ impl TrainConfig {
             });
         }
         let noise = self.noise.to_noise_config(self.diffusion.steps)?;
-        if noise.kind == NoiseKind::Kts && self.model.img_size % noise.kts_patch_px != 0 {
+        if noise.kind == NoiseKind::Kts && !self.model.img_size.is_multiple_of(noise.kts_patch_px) {
             return Err(DtunetError::InvalidParameter {
                 name: "noise.kts_patch",
                 found: noise.kts_patch_px.to_string(),

@@ -2,6 +2,7 @@
 
 pub mod batches;
 pub mod checkpoint;
+pub mod classifier;
 pub mod config;
 pub mod ema;
 pub mod log;
@@ -9,6 +10,7 @@ mod samples;
 pub mod trainer;
 
 pub use batches::TrainingImages;
+pub use classifier::{CLASSIFIER_FILE, ClassifierOutcome, train_classifier};
 pub use config::{DiffusionSettings, NoiseSettings, Preset, TrainConfig};
 pub use log::StepRecord;
 pub use trainer::{FINAL_MODEL_FILE, Start, TrainObserver, TrainOutcome, train};

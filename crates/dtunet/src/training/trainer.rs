@@ -17,7 +17,8 @@ use super::ema::Ema;
 use super::log::{LossLog, StepRecord};
 use super::samples::write_reconstructions;
 use crate::diffusion::{
-    DiffusionSchedule, GaussianDiffusion, NoiseSampler, TimestepSampler, timestep_tensor,
+    Conditioning, DiffusionSchedule, GaussianDiffusion, NoiseSampler, TimestepSampler,
+    timestep_tensor,
 };
 use crate::error::{DtunetError, Result};
 use crate::io::write_atomically;
@@ -388,7 +389,16 @@ fn write_samples(
     )?;
     let t_lambda = (config.diffusion.steps / 4).max(1) - 1;
     let y = (config.model.num_classes > 0).then(|| labels.zeros_like());
-    let reconstruction = diffusion.reconstruct(ema, x_start.clone(), t_lambda, y, &mut noise)?;
+    let reconstruction = diffusion.reconstruct(
+        ema,
+        x_start.clone(),
+        t_lambda,
+        &Conditioning {
+            labels: y,
+            guidance: None,
+        },
+        &mut noise,
+    )?;
     let path = run.join("samples").join(format!("step-{step:08}.png"));
     write_reconstructions(&path, x_start, reconstruction)
 }
@@ -430,5 +440,35 @@ impl TextLog {
             path: self.path.clone(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::ModelConfig;
+
+    #[test]
+    fn non_finite_gradients_are_counted() {
+        let device = Device::flex().autodiff();
+        let config = ModelConfig {
+            img_size: 8,
+            patch_size: 4,
+            embed_dim: 8,
+            depth: 2,
+            heads: 2,
+            ..ModelConfig::default()
+        };
+        let model = Denoiser::new(&config, &device).expect("valid");
+        let eps_hat = || {
+            let x_t = Tensor::<4>::ones([2, 1, 8, 8], &device);
+            model.predict_noise(x_t, timestep_tensor(&[3, 9], &device), None)
+        };
+        let finite = eps_hat().powi_scalar(2).mean().backward();
+        let finite = GradientsParams::from_grads(finite, &model);
+        assert_eq!(non_finite_gradients(&model, &finite), 0);
+        let overflowing = eps_hat().mul_scalar(f32::INFINITY).sum().backward();
+        let overflowing = GradientsParams::from_grads(overflowing, &model);
+        assert!(non_finite_gradients(&model, &overflowing) > 0);
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::config::{Class, Material, SynthConfig, SynthKind};
+use super::config::{Class, Lesions, Material, SynthConfig, SynthKind};
 use super::{PlannedImage, SynthSample};
 use crate::data::Split;
 
@@ -91,6 +91,9 @@ pub struct DatasetCard {
     pub channels: usize,
     /// Requested healthy fraction of the test split.
     pub healthy_fraction: f64,
+    /// Size and visibility of the brain lesions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lesions: Option<Lesions>,
     /// Split → class → summary.
     pub splits: BTreeMap<Split, BTreeMap<Class, ClassStats>>,
     /// Every image, in generation order.
@@ -130,6 +133,7 @@ impl DatasetCard {
             width: config.width,
             channels: config.kind.channels(),
             healthy_fraction: config.healthy_fraction,
+            lesions: (config.kind == SynthKind::Brain).then_some(config.lesions),
             splits,
             images,
         }
@@ -153,6 +157,9 @@ impl DatasetCard {
         );
         if let Some(material) = self.material {
             let _ = write!(command, " --material {material}");
+        }
+        if let Some(lesions) = self.lesions.filter(|&l| l != Lesions::Mixed) {
+            let _ = write!(command, " --lesions {lesions}");
         }
         command
     }
@@ -187,6 +194,9 @@ impl DatasetCard {
         );
         if let Some(material) = self.material {
             let _ = writeln!(text, "| material | {material} |");
+        }
+        if let Some(lesions) = self.lesions {
+            let _ = writeln!(text, "| lesions | {lesions} |");
         }
         let _ = writeln!(
             text,

@@ -160,6 +160,67 @@ impl fmt::Display for Class {
     }
 }
 
+/// How large and how visible the brain lesions are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lesions {
+    /// Subtle to strong: radius 4–30 % of the head, contrast 0.03–0.3 (log-uniform), so many
+    /// are a few pixels across at small sizes and hard to see.
+    #[default]
+    Mixed,
+    /// Large, clearly visible lesions like BraTS FLAIR tumours: radius 18–35 % of the head,
+    /// contrast 0.15–0.45.
+    Clear,
+}
+
+impl Lesions {
+    /// `(smallest, largest)` lesion radius as a fraction of the head radius.
+    pub fn radius_range(self) -> (f64, f64) {
+        match self {
+            Lesions::Mixed => (0.04, 0.30),
+            Lesions::Clear => (0.18, 0.35),
+        }
+    }
+
+    /// `(smallest, largest)` intensity offset from white matter (images in 0..1).
+    pub fn contrast_range(self) -> (f64, f64) {
+        match self {
+            Lesions::Mixed => (0.03, 0.3),
+            Lesions::Clear => (0.15, 0.45),
+        }
+    }
+
+    /// The name on the command line and in the card.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lesions::Mixed => "mixed",
+            Lesions::Clear => "clear",
+        }
+    }
+}
+
+impl std::str::FromStr for Lesions {
+    type Err = DtunetError;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "mixed" => Ok(Lesions::Mixed),
+            "clear" => Ok(Lesions::Clear),
+            other => Err(DtunetError::InvalidParameter {
+                name: "--lesions",
+                found: other.to_string(),
+                expected: "mixed or clear".into(),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Lesions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Everything that defines a synthetic dataset; two equal configs give byte-identical files.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SynthConfig {
@@ -179,6 +240,8 @@ pub struct SynthConfig {
     pub seed: u64,
     /// Fraction of the test split that is healthy (`test/good`), rounded to whole images.
     pub healthy_fraction: f64,
+    /// Size and visibility of the brain lesions (ignored for textures).
+    pub lesions: Lesions,
 }
 
 impl Default for SynthConfig {
@@ -192,6 +255,7 @@ impl Default for SynthConfig {
             width: 128,
             seed: 0,
             healthy_fraction: 0.25,
+            lesions: Lesions::Mixed,
         }
     }
 }

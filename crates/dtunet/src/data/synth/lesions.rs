@@ -8,6 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::brain::Slice;
 use super::canvas::{Blob, Canvas, Frame, fbm, lerp, log_uniform, smoothstep};
+use super::config::Lesions;
 use super::gradient::GradientNoise;
 
 /// Smallest lesion radius, pixels (keeps tiny images' masks non-empty and visible).
@@ -54,7 +55,7 @@ impl Tumour {
     /// # Panics
     /// If the slice has no tissue pixel with normalised brain radius below 0.8 (the phantom
     /// always has; images are at least 16 pixels on a side).
-    pub fn sample(rng: &mut ChaCha8Rng, slice: &Slice, frame: Frame) -> Self {
+    pub fn sample(rng: &mut ChaCha8Rng, slice: &Slice, frame: Frame, lesions: Lesions) -> Self {
         let candidates: Vec<usize> = (0..frame.len())
             .filter(|&index| {
                 slice.brain_rho[index] < MAX_CENTRE_RHO
@@ -63,8 +64,10 @@ impl Tumour {
             .collect();
         assert!(!candidates.is_empty(), "the phantom has brain pixels");
         let centre = frame.unit(candidates[rng.random_range(0..candidates.len())]);
-        let radius = log_uniform(rng, 0.04, 0.30).max(MIN_RADIUS_PX * frame.pixel_size());
-        let magnitude = log_uniform(rng, 0.03, 0.3);
+        let (smallest, largest) = lesions.radius_range();
+        let radius = log_uniform(rng, smallest, largest).max(MIN_RADIUS_PX * frame.pixel_size());
+        let (weakest, strongest) = lesions.contrast_range();
+        let magnitude = log_uniform(rng, weakest, strongest);
         let texture = match rng.random_range(0..3) {
             0 => Texture::Solid,
             1 => Texture::Heterogeneous,
@@ -157,7 +160,7 @@ mod tests {
         for seed in 0..20 {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let slice = Brain::sample(&mut rng).render(frame);
-            let tumour = Tumour::sample(&mut rng, &slice, frame);
+            let tumour = Tumour::sample(&mut rng, &slice, frame, Lesions::Mixed);
             let mut image = slice.tissue.clone();
             let mask = tumour.paint(&mut image, &slice, frame);
             assert!(mask.iter().any(|&m| m), "seed {seed}: empty mask");

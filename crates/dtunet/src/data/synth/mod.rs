@@ -40,7 +40,8 @@ use texture::{Style, Surface};
 
 pub use card::{ClassStats, DatasetCard, ImageRecord};
 pub use config::{
-    Class, MAX_IMAGES_PER_SPLIT, MAX_SIDE_PX, MIN_SIDE_PX, Material, SynthConfig, SynthKind,
+    Class, Lesions, MAX_IMAGES_PER_SPLIT, MAX_SIDE_PX, MIN_SIDE_PX, Material, SynthConfig,
+    SynthKind,
 };
 pub use write::write_dataset;
 
@@ -204,7 +205,7 @@ impl Generator {
         let (mask, detail) = match class {
             Class::Good => (vec![false; frame.len()], None),
             Class::Tumor => {
-                let tumour = Tumour::sample(rng, &slice, frame);
+                let tumour = Tumour::sample(rng, &slice, frame, self.config.lesions);
                 (
                     tumour.paint(&mut image, &slice, frame),
                     Some(tumour.describe(frame)),
@@ -266,6 +267,7 @@ mod tests {
             width,
             seed,
             healthy_fraction: 0.25,
+            ..SynthConfig::default()
         }
     }
 
@@ -357,6 +359,38 @@ mod tests {
         assert!(
             changes.iter().any(|&c| c > 0.15),
             "no strong lesion: {changes:?}"
+        );
+    }
+
+    #[test]
+    fn clear_lesions_are_larger_and_stronger_than_mixed_ones() {
+        let stats = |lesions: Lesions| {
+            let samples = all_samples(SynthConfig {
+                n_train: 0,
+                n_test: 30,
+                healthy_fraction: 0.0,
+                height: 32,
+                width: 32,
+                lesions,
+                ..SynthConfig::default()
+            });
+            let n = samples.len() as f64;
+            let coverage = samples.iter().map(SynthSample::coverage).sum::<f64>() / n;
+            let weakest = samples
+                .iter()
+                .map(|s| s.mean_abs_change)
+                .fold(f64::INFINITY, f64::min);
+            (coverage, weakest)
+        };
+        let (mixed_coverage, mixed_weakest) = stats(Lesions::Mixed);
+        let (clear_coverage, clear_weakest) = stats(Lesions::Clear);
+        assert!(
+            clear_coverage > 2.0 * mixed_coverage,
+            "coverage: clear {clear_coverage}, mixed {mixed_coverage}"
+        );
+        assert!(
+            clear_weakest > 2.0 * mixed_weakest,
+            "weakest change: clear {clear_weakest}, mixed {mixed_weakest}"
         );
     }
 

@@ -146,6 +146,7 @@ mod tests {
             width: 28,
             seed: 11,
             healthy_fraction: 0.2,
+            ..SynthConfig::default()
         }
     }
 
