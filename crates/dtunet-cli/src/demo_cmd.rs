@@ -34,6 +34,9 @@ pub struct DemoArgs {
     /// Partial-diffusion depth at detection.
     #[arg(long)]
     t_lambda: Option<usize>,
+    /// Independent reconstructions averaged per test image [default: 4; 1 with --quick].
+    #[arg(long)]
+    samples: Option<usize>,
     /// Brain lesions of the synthetic set: clear (large, visible, BraTS-like) or mixed (subtle
     /// to strong, many a few pixels across at the demo's 32 px).
     #[arg(long, default_value = "clear", value_parser = parse::<Lesions>)]
@@ -68,6 +71,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         config.steps = steps;
     }
     let t_lambda = args.t_lambda.unwrap_or(if args.quick { 20 } else { 250 });
+    let samples = args.samples.unwrap_or(if args.quick { 1 } else { 4 });
     config.validate()?;
 
     let data = args.out.join("data");
@@ -129,14 +133,17 @@ pub fn run(args: DemoArgs) -> Result<()> {
     drop(observer);
     let training_seconds = outcome.seconds;
 
-    eprintln!("3/3 detecting anomalies on {n_test} test images (t_λ = {t_lambda})");
+    eprintln!(
+        "3/3 detecting anomalies on {n_test} test images (t_λ = {t_lambda}, {samples} averaged \
+         reconstructions each)"
+    );
     let detect_out = args.out.join("detect");
     let outputs = run_detection(&DetectArgs {
         checkpoint: run_folder.clone(),
         dataset,
         out: detect_out.clone(),
         t_lambda,
-        samples: 1,
+        samples,
         steps: None,
         batch_size: 8,
         map: MapKind::Se,

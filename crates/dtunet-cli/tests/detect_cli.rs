@@ -216,6 +216,15 @@ fn a_trained_classifier_guides_detection() {
         "guidance changed nothing"
     );
 
+    // Two averaged runs are independent: their average is not the single run.
+    let averaged = folder.path().join("averaged");
+    detect(&["--samples", "2"], &averaged).success();
+    assert_ne!(
+        fs::read(averaged.join(reconstruction)).expect("averaged"),
+        fs::read(unguided.join(reconstruction)).expect("unguided"),
+        "the two runs of --samples 2 drew the same noise"
+    );
+
     // A scale without a classifier, and a classifier of another chain, are refused.
     detect(
         &["--guidance-scale", "5"],

@@ -150,11 +150,13 @@ pub fn detect(
             first.size.width as usize,
         );
         train.model.check_input(channels, height, width)?;
+        // One noise instance per averaged run: the n runs of a batch are independent.
         let mut noise = NoiseSampler::new(
             noise_config,
             derive_seed(config.seed, Purpose::Samples, chunk_index as u64),
             device,
-        )?;
+        )?
+        .with_independent_groups(config.samples)?;
         let reconstructions = reconstruct_batch(
             trained,
             &diffusion,

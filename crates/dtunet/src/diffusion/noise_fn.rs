@@ -10,10 +10,17 @@ use crate::error::{DtunetError, Result};
 /// A seeded stream of noise batches on one device: every call draws fresh noise (the
 /// [`NoiseSource`] derives new OpenSimplex and Gaussian seeds from one ChaCha8 stream), so a
 /// run is reproducible from its seed.
+///
+/// One call is one noise instance (SPEC §2.2): Tsimplex values depend only on `(x, y, c, t)`,
+/// so samples of a batch at the same timestep get the same field, as in the reference. For
+/// runs that must be independent (detection's `n` averaged reconstructions, batched
+/// together), [`NoiseSampler::with_independent_groups`] draws each group of the batch from
+/// its own instance.
 #[derive(Debug, Clone)]
 pub struct NoiseSampler {
     source: NoiseSource,
     device: Device,
+    groups: usize,
 }
 
 impl NoiseSampler {
@@ -25,12 +32,57 @@ impl NoiseSampler {
         Ok(Self {
             source: NoiseSource::new(config, seed)?,
             device: device.clone(),
+            groups: 1,
         })
+    }
+
+    /// Splits every batch into `groups` equal consecutive parts, each drawn as its own noise
+    /// instance (its own seeds), so the parts are independent runs.
+    ///
+    /// # Errors
+    /// [`DtunetError::InvalidParameter`] for 0 groups.
+    pub fn with_independent_groups(mut self, groups: usize) -> Result<Self> {
+        if groups == 0 {
+            return Err(DtunetError::InvalidParameter {
+                name: "noise groups",
+                found: "0".into(),
+                expected: "at least 1".into(),
+            });
+        }
+        self.groups = groups;
+        Ok(self)
     }
 
     /// The configuration this sampler draws from.
     pub fn config(&self) -> &NoiseConfig {
         self.source.config()
+    }
+
+    /// The values of a batch drawn as `self.groups` independent instances.
+    fn sample_groups(&mut self, dims: [usize; 4], timesteps: &[u32]) -> Result<Vec<f32>> {
+        let [batch, channels, height, width] = dims;
+        let timesteps = match timesteps {
+            [single] => vec![*single; batch],
+            many => many.to_vec(),
+        };
+        if batch == 0 || !batch.is_multiple_of(self.groups) || timesteps.len() != batch {
+            return Err(DtunetError::InvalidParameter {
+                name: "noise batch",
+                found: format!("{batch} samples with {} timesteps", timesteps.len()),
+                expected: format!(
+                    "one timestep per sample and a multiple of the {} independent groups",
+                    self.groups
+                ),
+            });
+        }
+        let mut values = Vec::with_capacity(batch * channels * height * width);
+        for part in timesteps.chunks(batch / self.groups) {
+            let field = self
+                .source
+                .sample(BatchShape::new(part.len(), channels, height, width), part)?;
+            values.extend(field.data.iter().map(|&v| v as f32));
+        }
+        Ok(values)
     }
 
     /// The next noise batch, with timestep `t[b]` for sample `b` (time-indexed kinds depend on
@@ -57,10 +109,14 @@ impl NoiseSampler {
             })
             .collect::<Result<Vec<u32>>>()?;
         let [batch, channels, height, width] = dims;
-        let field = self
-            .source
-            .sample(BatchShape::new(batch, channels, height, width), &timesteps)?;
-        let values: Vec<f32> = field.data.iter().map(|&v| v as f32).collect();
+        let values: Vec<f32> = if self.groups == 1 {
+            let field = self
+                .source
+                .sample(BatchShape::new(batch, channels, height, width), &timesteps)?;
+            field.data.iter().map(|&v| v as f32).collect()
+        } else {
+            self.sample_groups(dims, &timesteps)?
+        };
         Ok(Tensor::from_data(
             TensorData::new(values, dims),
             &self.device,
@@ -99,6 +155,45 @@ mod tests {
                 "{kind}"
             );
         }
+    }
+
+    #[test]
+    fn independent_groups_get_their_own_tsimplex_fields() {
+        let values = |sampler: &mut NoiseSampler| {
+            sampler
+                .sample([4, 1, 8, 8], &[250])
+                .expect("sample")
+                .try_into_vec_as::<f32>()
+                .expect("readable")
+        };
+        let plain = values(
+            &mut NoiseSampler::new(config(NoiseKind::Tsimplex), 3, &Device::flex()).expect("ok"),
+        );
+        let image = |v: &[f32], b: usize| v[b * 64..(b + 1) * 64].to_vec();
+        // One instance: every sample at the same timestep has the same field.
+        assert_eq!(image(&plain, 0), image(&plain, 3));
+        let mut grouped = NoiseSampler::new(config(NoiseKind::Tsimplex), 3, &Device::flex())
+            .expect("ok")
+            .with_independent_groups(2)
+            .expect("2 groups");
+        let grouped = values(&mut grouped);
+        // Within a group the field is shared; across groups it is not.
+        assert_eq!(image(&grouped, 0), image(&grouped, 1));
+        assert_eq!(image(&grouped, 2), image(&grouped, 3));
+        assert_ne!(image(&grouped, 0), image(&grouped, 2));
+        // The first group is the first instance of the stream, as an ungrouped call of 2.
+        let first = NoiseSampler::new(config(NoiseKind::Tsimplex), 3, &Device::flex())
+            .expect("ok")
+            .sample([2, 1, 8, 8], &[250, 250])
+            .expect("sample")
+            .try_into_vec_as::<f32>()
+            .expect("readable");
+        assert_eq!(grouped[..128], first[..]);
+        let mut odd = NoiseSampler::new(config(NoiseKind::Tsimplex), 3, &Device::flex())
+            .expect("ok")
+            .with_independent_groups(2)
+            .expect("2 groups");
+        assert!(odd.sample([3, 1, 8, 8], &[1]).is_err());
     }
 
     #[test]
