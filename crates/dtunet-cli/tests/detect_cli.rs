@@ -258,3 +258,40 @@ fn a_trained_classifier_guides_detection() {
         .stderr(predicate::str::contains("50 steps"));
     assert!(!refused.exists(), "no partial outputs");
 }
+
+#[test]
+fn a_dataset_without_test_images_is_refused_before_any_output() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let out = folder.path().join("demo");
+    quick_demo(&out);
+    let healthy_only = folder.path().join("healthy-only");
+    dtunet()
+        .args([
+            "synth",
+            "brain",
+            "--size",
+            "32",
+            "--n-train",
+            "4",
+            "--n-test",
+            "0",
+        ])
+        .args(["--out", path(&healthy_only)])
+        .assert()
+        .success();
+    let target = folder.path().join("detect");
+    let refused = || {
+        dtunet()
+            .args(["detect", "--checkpoint", path(&out.join("run"))])
+            .args(["--data", path(&healthy_only), "--layout", "mvtec"])
+            .args(["--out", path(&target)])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(path(&healthy_only.join("test"))))
+    };
+    // No test folder, then a test folder without images.
+    refused().stderr(predicate::str::contains("no such folder"));
+    fs::create_dir_all(healthy_only.join("test").join("good")).expect("empty test folder");
+    refused().stderr(predicate::str::contains("no test images"));
+    assert!(!target.exists(), "no partial outputs");
+}
