@@ -11,9 +11,9 @@ use clap::Args;
 use dtunet::DtunetError;
 use dtunet::io::write_atomically;
 use dtunet::models::weights::{describe, import_weights, save_model};
-use dtunet::training::{FINAL_MODEL_FILE, Preset, TrainConfig};
+use dtunet::training::{FINAL_MODEL_FILE, Preset};
 
-use crate::train_cmd::{TrainOverrides, parse};
+use crate::train_cmd::{TrainOverrides, configured, parse};
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
@@ -38,12 +38,7 @@ pub struct ImportArgs {
 }
 
 pub fn run(args: ImportArgs) -> Result<()> {
-    let mut config = TrainConfig::preset(args.preset);
-    if let Some(path) = &args.config {
-        config = TrainConfig::from_toml_file(path, &config)?;
-    }
-    args.overrides.apply(&mut config);
-    config.validate()?;
+    let config = configured(args.preset, args.config.as_deref(), &args.overrides)?;
     let device = Device::flex();
     let (model, report) = import_weights(
         &config.model,

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use dtunet::backend::BackendKind;
-use dtunet::training::{Preset, TrainConfig, TrainingImages, train_classifier};
+use dtunet::training::{Preset, TrainingImages, train_classifier};
 
 use crate::dataset_args::DatasetArgs;
-use crate::train_cmd::{BarObserver, TrainOverrides, parse};
+use crate::train_cmd::{BarObserver, TrainOverrides, configured, parse};
 
 /// The encoder, noise, schedule and timestep settings must be the denoiser's: start from its
 /// run's config.toml (`--config RUN/config.toml`) or give the same flags.
@@ -40,12 +40,7 @@ pub struct TrainClassifierArgs {
 }
 
 pub fn run(args: TrainClassifierArgs) -> Result<()> {
-    let mut config = TrainConfig::preset(args.preset);
-    if let Some(path) = &args.config {
-        config = TrainConfig::from_toml_file(path, &config)?;
-    }
-    args.overrides.apply(&mut config);
-    config.validate()?;
+    let mut config = configured(args.preset, args.config.as_deref(), &args.overrides)?;
     let device = args.backend.device(args.device_index)?;
     let dataset = args
         .dataset

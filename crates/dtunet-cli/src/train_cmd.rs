@@ -192,13 +192,22 @@ where
 
 /// The configuration the arguments describe: preset, then `--config`, then flags.
 pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
-    let mut config = TrainConfig::preset(args.preset);
-    if let Some(path) = &args.config {
-        config = TrainConfig::from_toml_file(path, &config)?;
+    configured(args.preset, args.config.as_deref(), &args.overrides)
+}
+
+/// `preset`, overridden by the TOML file `config`, then by the flags; validated.
+pub fn configured(
+    preset: Preset,
+    config: Option<&std::path::Path>,
+    overrides: &TrainOverrides,
+) -> Result<TrainConfig> {
+    let mut resolved = TrainConfig::preset(preset);
+    if let Some(path) = config {
+        resolved = TrainConfig::from_toml_file(path, &resolved)?;
     }
-    args.overrides.apply(&mut config);
-    config.validate()?;
-    Ok(config)
+    overrides.apply(&mut resolved);
+    resolved.validate()?;
+    Ok(resolved)
 }
 
 /// Draws the progress bar: step, loss, it/s, ETA.

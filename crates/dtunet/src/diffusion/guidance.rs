@@ -116,8 +116,9 @@ mod tests {
     use super::*;
     use crate::models::ModelConfig;
 
-    fn tiny_guidance(scale: f64) -> ClassifierGuidance {
-        let config = ClassifierConfig {
+    /// A two-class classifier of 8 px grey images, patch 4, D 8, depth 2.
+    fn tiny_config() -> ClassifierConfig {
+        ClassifierConfig {
             encoder: ModelConfig {
                 img_size: 8,
                 patch_size: 4,
@@ -127,7 +128,11 @@ mod tests {
                 ..ModelConfig::default()
             },
             classes: 2,
-        };
+        }
+    }
+
+    fn tiny_guidance(scale: f64) -> ClassifierGuidance {
+        let config = tiny_config();
         let device = Device::flex().autodiff();
         device.seed(7);
         let classifier = NoisyClassifier::new(&config, &device).expect("valid");
@@ -245,17 +250,7 @@ mod tests {
 
     #[test]
     fn bad_scales_and_classes_are_refused() {
-        let config = ClassifierConfig {
-            encoder: ModelConfig {
-                img_size: 8,
-                patch_size: 4,
-                embed_dim: 8,
-                depth: 2,
-                heads: 2,
-                ..ModelConfig::default()
-            },
-            classes: 2,
-        };
+        let config = tiny_config();
         let device = Device::flex().autodiff();
         let make = || NoisyClassifier::new(&config, &device).expect("valid");
         let text = ClassifierGuidance::new(make(), &config, -1.0, 0)

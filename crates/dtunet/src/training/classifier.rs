@@ -13,17 +13,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::batches::{Purpose, TrainingImages, derive_seed};
 use super::config::TrainConfig;
 use super::log::{LossLog, StepRecord};
-use super::trainer::TrainObserver;
-use crate::diffusion::{
-    DiffusionSchedule, GaussianDiffusion, NoiseSampler, TimestepSampler, timestep_tensor,
-};
+use super::trainer::{TrainObserver, adamw, step_draws};
+use crate::diffusion::{DiffusionSchedule, GaussianDiffusion, NoiseSampler, timestep_tensor};
 use crate::error::{DtunetError, Result};
 use crate::io::write_atomically;
 use crate::models::classifier::save_classifier;
@@ -100,12 +98,7 @@ pub fn train_classifier(
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
     let mut classifier = NoisyClassifier::new(&classifier_config, &train_device)?;
-    let mut optimizer = AdamWConfig::new()
-        .with_beta_1(0.9)
-        .with_beta_2(0.999)
-        .with_epsilon(1e-8)
-        .with_weight_decay(config.weight_decay as f32)
-        .init();
+    let mut optimizer = adamw(config).init();
     let schedule =
         DiffusionSchedule::new(config.diffusion.beta_schedule()?, config.diffusion.steps)?;
     let diffusion = GaussianDiffusion::new(schedule, &train_device);
@@ -127,18 +120,8 @@ pub fn train_classifier(
     for step in 0..config.steps {
         let indices = images.balanced_batch_indices(config.seed, step, config.batch_size);
         let (x_start, labels) = images.batch(&indices, &train_device);
-        let mut timesteps = TimestepSampler::new(
-            config.timestep_range(),
-            config.diffusion.steps,
-            derive_seed(config.seed, Purpose::Timesteps, step as u64),
-        )?;
-        let t = timesteps.sample(config.batch_size);
-        let mut noise = NoiseSampler::new(
-            noise_config,
-            derive_seed(config.seed, Purpose::Noise, step as u64),
-            &train_device,
-        )?;
-        let x_t = diffusion.q_sample(x_start, &t, noise.sample(dims, &t)?);
+        let (t, noise) = step_draws(config, noise_config, step, dims, &train_device)?;
+        let x_t = diffusion.q_sample(x_start, &t, noise);
         let logits = classifier.forward(x_t, timestep_tensor(&t, &train_device));
         let accuracy = batch_accuracy(logits.clone(), labels.clone());
         let loss = cross_entropy(logits, labels);

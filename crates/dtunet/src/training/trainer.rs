@@ -89,12 +89,7 @@ pub fn train(
     })?;
     let mut text_log = TextLog::open(run)?;
     let train_device = device.clone().autodiff();
-    let optimizer = AdamWConfig::new()
-        .with_beta_1(0.9)
-        .with_beta_2(0.999)
-        .with_epsilon(1e-8)
-        .with_weight_decay(config.weight_decay as f32)
-        .init();
+    let optimizer = adamw(config).init();
 
     let existing = list_checkpoints(run)?;
     let (mut model, mut ema, mut optimizer, start_step, mut seconds_before) =
@@ -158,18 +153,7 @@ pub fn train(
     for step in start_step..config.steps {
         let indices = images.batch_indices(config.seed, step, config.batch_size);
         let (x_start, labels) = images.batch(&indices, &train_device);
-        let mut timesteps = TimestepSampler::new(
-            config.timestep_range(),
-            config.diffusion.steps,
-            derive_seed(config.seed, Purpose::Timesteps, step as u64),
-        )?;
-        let t = timesteps.sample(config.batch_size);
-        let mut noise_source = NoiseSampler::new(
-            noise_config,
-            derive_seed(config.seed, Purpose::Noise, step as u64),
-            &train_device,
-        )?;
-        let noise = noise_source.sample(dims, &t)?;
+        let (t, noise) = step_draws(config, noise_config, step, dims, &train_device)?;
         let x_t = diffusion.q_sample(x_start.clone(), &t, noise.clone());
         let y = conditional.then_some(labels);
         let eps_hat = model.predict_noise(x_t.clone(), timestep_tensor(&t, &train_device), y);
@@ -300,6 +284,40 @@ pub fn train(
         model_path,
         seconds: seconds_before,
     })
+}
+
+/// AdamW with PyTorch's settings (β 0.9/0.999, ε 1e-8; Burn's defaults differ) and the run's
+/// weight decay.
+pub(crate) fn adamw(config: &TrainConfig) -> AdamWConfig {
+    AdamWConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-8)
+        .with_weight_decay(config.weight_decay as f32)
+}
+
+/// The timesteps (`dims[0]` of them, from the run's range) and the noise `[B, C, H, W]` of
+/// training step `step`; both depend only on `(seed, step)`, which makes resuming exact.
+pub(crate) fn step_draws(
+    config: &TrainConfig,
+    noise_config: dtunet_noise::NoiseConfig,
+    step: usize,
+    dims: [usize; 4],
+    device: &Device,
+) -> Result<(Vec<usize>, Tensor<4>)> {
+    let mut timesteps = TimestepSampler::new(
+        config.timestep_range(),
+        config.diffusion.steps,
+        derive_seed(config.seed, Purpose::Timesteps, step as u64),
+    )?;
+    let t = timesteps.sample(dims[0]);
+    let mut noise = NoiseSampler::new(
+        noise_config,
+        derive_seed(config.seed, Purpose::Noise, step as u64),
+        device,
+    )?;
+    let noise = noise.sample(dims, &t)?;
+    Ok((t, noise))
 }
 
 /// The newest checkpoint for a log line.
