@@ -263,7 +263,15 @@ fn a_trained_classifier_guides_detection() {
 fn a_dataset_without_test_images_is_refused_before_any_output() {
     let folder = tempfile::tempdir().expect("temp dir");
     let out = folder.path().join("demo");
-    quick_demo(&out);
+    // The demo's data and detection flags: mixed lesions, two averaged runs.
+    dtunet()
+        .args(["demo", "--quick", "--lesions", "mixed", "--samples", "2"])
+        .args(["--out", path(&out)])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("2 averaged reconstructions"));
+    let card = fs::read_to_string(out.join("data").join("README.md")).expect("card");
+    assert!(card.contains("| lesions | mixed |"), "{card}");
     let healthy_only = folder.path().join("healthy-only");
     dtunet()
         .args([

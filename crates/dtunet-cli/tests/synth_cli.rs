@@ -203,3 +203,32 @@ fn bad_parameters_exit_2_with_one_line() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn clear_lesions_are_recorded_in_the_card_and_refused_for_textures() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let out = folder.path().join("clear");
+    synth(
+        "brain",
+        &out,
+        &["--lesions", "clear", "--healthy-fraction", "0"],
+    )
+    .success();
+    let readme = fs::read_to_string(out.join("README.md")).expect("card");
+    assert!(readme.contains("| lesions | clear |"), "{readme}");
+    assert!(readme.contains("--lesions clear"), "{readme}");
+    let card = fs::read_to_string(out.join("dataset.json")).expect("dataset.json");
+    assert!(card.contains("\"lesions\": \"clear\""), "{card}");
+
+    synth("brain", &folder.path().join("bad"), &["--lesions", "huge"])
+        .code(2)
+        .stderr(predicate::str::contains("huge"))
+        .stderr(predicate::str::contains("mixed or clear"));
+    synth(
+        "texture",
+        &folder.path().join("texture"),
+        &["--lesions", "clear"],
+    )
+    .code(2)
+    .stderr(predicate::str::contains("brain datasets only"));
+}
