@@ -90,26 +90,79 @@ impl Daff {
     }
 
     /// `[B, N, D]` → `[B, N, D]` with `N = extras + grid_h·grid_w`.
+    ///
+    /// Computed on the token (channels-last) layout, the same function as the reference's
+    /// NCHW convolutions: the 1×1 convolutions are matmuls over `[B·h·w, C]`, BatchNorm
+    /// normalises each channel over those `B·h·w` rows, and the depthwise 3×3 convolution is a
+    /// sum of nine shifted copies of the zero-padded map, so no pass converts between layouts
+    /// and the backward pass stays a few element-wise sweeps.
     pub fn forward(&self, tokens: Tensor<3>, layout: TokenLayout) -> Tensor<3> {
-        let [batch, n, dim] = tokens.dims();
+        let [batch, _, dim] = tokens.dims();
         let TokenLayout {
             extras,
             grid_h,
             grid_w,
         } = layout;
+        let cells = grid_h * grid_w;
         let extra = tokens.clone().narrow(1, 0, extras);
-        let map = tokens
-            .narrow(1, extras, n - extras)
-            .reshape([batch, grid_h, grid_w, dim])
-            .permute([0, 3, 1, 2]);
-        let map = gelu(self.bn1.forward(self.conv1.forward(map)));
-        let map = map.clone() + gelu(self.bn2.forward(self.conv2.forward(map)));
-        let map = self.bn3.forward(self.conv3.forward(map));
-        let gate = map.clone().mean_dim(3).mean_dim(2).reshape([batch, 1, dim]);
+        let rows = tokens
+            .narrow(1, extras, cells)
+            .reshape([batch * cells, dim]);
+        let hidden = gelu(self.bn1.forward(pointwise(&self.conv1, rows)));
+        let spatial = depthwise_3x3(&self.conv2, hidden.clone(), [batch, grid_h, grid_w]);
+        let hidden = hidden + gelu(self.bn2.forward(spatial));
+        let grid = self
+            .bn3
+            .forward(pointwise(&self.conv3, hidden))
+            .reshape([batch, cells, dim]);
+        let gate = grid.clone().mean_dim(1);
         let gate = self.excitation.forward(gelu(self.compress.forward(gate)));
-        let grid = map.flatten::<3>(2, 3).swap_dims(1, 2);
         Tensor::cat(vec![extra * gate, grid], 1)
     }
+}
+
+/// A 1×1 convolution `C_in → C_out` applied to channels-last rows: `[M, C_in]` → `[M, C_out]`.
+fn pointwise(conv: &Conv2d, rows: Tensor<2>) -> Tensor<2> {
+    let [channels_out, channels_in, _, _] = conv.weight.dims();
+    let weight = conv.weight.val().reshape([channels_out, channels_in]);
+    let output = rows.matmul(weight.transpose());
+    match &conv.bias {
+        Some(bias) => output + bias.val().unsqueeze_dim(0),
+        None => output,
+    }
+}
+
+/// The depthwise 3×3 convolution (zero padding 1, stride 1) of channels-last rows
+/// `[B·h·w, C]` holding `[B, h, w]` maps: `out[b, y, x, c] = bias[c] + Σ_{i,j} w[c, i, j] ·
+/// padded[b, y + i, x + j, c]`, returned as `[B·h·w, C]`.
+fn depthwise_3x3(conv: &Conv2d, rows: Tensor<2>, [batch, height, width]: [usize; 3]) -> Tensor<2> {
+    let [channels, _, kernel_h, kernel_w] = conv.weight.dims();
+    let device = rows.device();
+    let map = rows.reshape([batch, height, width, channels]);
+    let zero_row = Tensor::<4>::zeros([batch, 1, width, channels], &device);
+    let map = Tensor::cat(vec![zero_row.clone(), map, zero_row], 1);
+    let zero_column = Tensor::<4>::zeros([batch, height + 2, 1, channels], &device);
+    let padded = Tensor::cat(vec![zero_column.clone(), map, zero_column], 2);
+    let taps = conv
+        .weight
+        .val()
+        .reshape([channels, kernel_h * kernel_w])
+        .transpose();
+    let mut output = match &conv.bias {
+        Some(bias) => bias.val().reshape([1, 1, 1, channels]),
+        None => Tensor::zeros([1, 1, 1, channels], &device),
+    };
+    for i in 0..kernel_h {
+        for j in 0..kernel_w {
+            let tap = taps
+                .clone()
+                .narrow(0, i * kernel_w + j, 1)
+                .reshape([1, 1, 1, channels]);
+            let shifted = padded.clone().narrow(1, i, height).narrow(2, j, width);
+            output = output + shifted * tap;
+        }
+    }
+    output.reshape([batch * height * width, channels])
 }
 
 /// The feed-forward layer of a block.
