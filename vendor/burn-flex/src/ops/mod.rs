@@ -100,6 +100,8 @@ pub mod conv;
 pub mod conv_transpose;
 pub mod cumulative;
 pub mod deform_conv;
+mod elementwise_par;
+mod gelu_f32;
 pub mod expand;
 #[cfg(feature = "fft")]
 pub mod fft;

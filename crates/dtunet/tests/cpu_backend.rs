@@ -1,0 +1,193 @@
+//! The patched CPU backend (vendor/burn-flex, see its DTUNET_PATCH.md): the vectorised f32
+//! GELU against PyTorch's exact GELU (tests/fixtures/backend/gen_gelu.py), and the
+//! chunk-parallel element-wise sweeps against the same arithmetic done here element by
+//! element, on 1 and on 2 threads.
+
+use std::path::PathBuf;
+
+use burn::tensor::activation::gelu;
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::SafeTensors;
+
+/// Rows × columns of the large operands: 327,680 elements, above the backend's parallel
+/// threshold of 262,144, with a row length that does not divide its 65,536-element chunks.
+const ROWS: usize = 640;
+const COLUMNS: usize = 512;
+
+fn fixture(name: &str) -> Vec<f64> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/backend/gelu.safetensors");
+    let bytes = std::fs::read(&path).expect("gelu.safetensors");
+    let tensors = SafeTensors::deserialize(&bytes).expect("safetensors");
+    let view = tensors.tensor(name).expect("tensor present");
+    match view.dtype() {
+        safetensors::Dtype::F32 => view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f64::from(f32::from_le_bytes(b.try_into().expect("4 bytes"))))
+            .collect(),
+        safetensors::Dtype::F64 => view
+            .data()
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect(),
+        other => panic!("unexpected dtype {other:?}"),
+    }
+}
+
+fn values(tensor: Tensor<2>) -> Vec<f32> {
+    tensor.into_data().to_vec::<f32>().expect("f32 data")
+}
+
+fn on_threads<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool")
+        .install(work)
+}
+
+#[test]
+fn gelu_and_its_gradient_match_pytorch_exact_gelu() {
+    let x: Vec<f32> = fixture("x").iter().map(|&v| v as f32).collect();
+    let expected = fixture("gelu");
+    let expected_grad = fixture("gelu_grad");
+    let n = x.len();
+    let device = Device::flex().autodiff();
+    let input = Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), &device).require_grad();
+    let output = gelu(input.clone());
+    let grads = output.clone().sum().backward();
+    let got: Vec<f32> = output.into_data().to_vec().expect("f32");
+    let got_grad: Vec<f32> = input
+        .grad(&grads)
+        .expect("gradient")
+        .into_data()
+        .to_vec()
+        .expect("f32");
+    let mut worst = (0.0f64, 0.0f64);
+    for i in 0..n {
+        let tolerance = 3e-7 * f64::from(x[i]).abs().max(1.0);
+        let error = (f64::from(got[i]) - expected[i]).abs();
+        let grad_error = (f64::from(got_grad[i]) - expected_grad[i]).abs();
+        assert!(
+            error <= tolerance,
+            "gelu({}) = {} expected {}",
+            x[i],
+            got[i],
+            expected[i]
+        );
+        assert!(
+            grad_error <= tolerance,
+            "gelu'({}) = {} expected {}",
+            x[i],
+            got_grad[i],
+            expected_grad[i]
+        );
+        worst = (worst.0.max(error), worst.1.max(grad_error));
+    }
+    println!(
+        "worst |gelu - exact| {:.2e}, worst |gelu' - exact| {:.2e}",
+        worst.0, worst.1
+    );
+    assert!(
+        worst.0 > 0.0,
+        "an f32 kernel cannot match float64 exactly everywhere"
+    );
+}
+
+/// Element-wise results on `threads` threads: contiguous, broadcast, transposed and scalar
+/// operands, in-place (unique) and allocating (shared) forms, and the GELU kernels.
+fn elementwise_results(threads: usize) -> Vec<Vec<f32>> {
+    on_threads(threads, || {
+        let device = Device::flex();
+        let n = ROWS * COLUMNS;
+        let a_values: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b_values: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos() + 1.5).collect();
+        let a = Tensor::<2>::from_data(TensorData::new(a_values, [ROWS, COLUMNS]), &device);
+        let b = Tensor::<2>::from_data(TensorData::new(b_values, [ROWS, COLUMNS]), &device);
+        let row = Tensor::<2>::from_data(
+            TensorData::new(
+                (0..COLUMNS).map(|j| j as f32 * 0.01).collect(),
+                [1, COLUMNS],
+            ),
+            &device,
+        );
+        let column = Tensor::<2>::from_data(
+            TensorData::new(
+                (0..ROWS).map(|i| 1.0 + i as f32 * 1e-3).collect(),
+                [ROWS, 1],
+            ),
+            &device,
+        );
+        let side = ROWS.min(COLUMNS);
+        let square_a = a.clone().narrow(0, 0, side).narrow(1, 0, side);
+        let square_b = b.clone().narrow(0, 0, side).narrow(1, 0, side);
+        vec![
+            values(a.clone() + b.clone()),
+            values(a.clone() * b.clone()),
+            values(a.clone() - b.clone()),
+            values(a.clone() / b.clone()),
+            values(a.clone() + row.clone()),
+            values(a.clone() * column.clone()),
+            values(row.clone() - a.clone()),
+            values(square_a.clone().transpose() + square_b.clone()),
+            values(square_a.transpose() * square_b),
+            values(a.clone().mul_scalar(2.5).add_scalar(-0.25)),
+            values(a.clone().exp()),
+            values(gelu(a.clone())),
+            values(gelu(a.clone().transpose())),
+            values((a.clone() + b.clone()) * b.clone() + a.clone() * column),
+        ]
+    })
+}
+
+#[test]
+fn parallel_elementwise_sweeps_equal_the_scalar_arithmetic() {
+    let results = elementwise_results(2);
+    let a: Vec<f32> = (0..ROWS * COLUMNS)
+        .map(|i| (i as f32 * 0.37).sin())
+        .collect();
+    let b: Vec<f32> = (0..ROWS * COLUMNS)
+        .map(|i| (i as f32 * 0.11).cos() + 1.5)
+        .collect();
+    let row = |k: usize| (k % COLUMNS) as f32 * 0.01;
+    let column = |k: usize| 1.0 + (k / COLUMNS) as f32 * 1e-3;
+    let expected: [Box<dyn Fn(usize) -> f32>; 7] = [
+        Box::new(|k| a[k] + b[k]),
+        Box::new(|k| a[k] * b[k]),
+        Box::new(|k| a[k] - b[k]),
+        Box::new(|k| a[k] / b[k]),
+        Box::new(|k| a[k] + row(k)),
+        Box::new(|k| a[k] * column(k)),
+        Box::new(|k| row(k) - a[k]),
+    ];
+    for (case, (got, want)) in results.iter().zip(&expected).enumerate() {
+        for (k, &value) in got.iter().enumerate() {
+            assert_eq!(value, want(k), "case {case}, element {k}");
+        }
+    }
+    let side = ROWS.min(COLUMNS);
+    for (case, combine) in [(7, 0), (8, 1)] {
+        for (k, &value) in results[case].iter().enumerate() {
+            let (i, j) = (k / side, k % side);
+            let (x, y) = (a[j * COLUMNS + i], b[i * COLUMNS + j]);
+            let want = if combine == 0 { x + y } else { x * y };
+            assert_eq!(value, want, "transposed case {case}, element {k}");
+        }
+    }
+    for (k, &value) in results[9].iter().enumerate() {
+        assert_eq!(value, a[k] * 2.5 + -0.25, "scalar ops, element {k}");
+    }
+    for (k, &value) in results[10].iter().enumerate() {
+        assert_eq!(value, a[k].exp(), "exp, element {k}");
+    }
+    for (k, &value) in results[13].iter().enumerate() {
+        let want = (a[k] + b[k]) * b[k] + a[k] * column(k);
+        assert_eq!(value, want, "chain, element {k}");
+    }
+}
+
+#[test]
+fn elementwise_results_do_not_depend_on_the_thread_count() {
+    assert_eq!(elementwise_results(1), elementwise_results(2));
+}
