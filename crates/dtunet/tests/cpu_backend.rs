@@ -36,7 +36,7 @@ fn fixture(name: &str) -> Vec<f64> {
 }
 
 fn values(tensor: Tensor<2>) -> Vec<f32> {
-    tensor.into_data().to_vec::<f32>().expect("f32 data")
+    tensor.into_data().try_to_vec::<f32>().expect("f32 data")
 }
 
 fn on_threads<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> T {
@@ -57,12 +57,12 @@ fn gelu_and_its_gradient_match_pytorch_exact_gelu() {
     let input = Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), &device).require_grad();
     let output = gelu(input.clone());
     let grads = output.clone().sum().backward();
-    let got: Vec<f32> = output.into_data().to_vec().expect("f32");
+    let got: Vec<f32> = output.into_data().try_to_vec().expect("f32");
     let got_grad: Vec<f32> = input
         .grad(&grads)
         .expect("gradient")
         .into_data()
-        .to_vec()
+        .try_to_vec()
         .expect("f32");
     let mut worst = (0.0f64, 0.0f64);
     for i in 0..n {
