@@ -1,11 +1,13 @@
 //! The patched CPU backend (vendor/burn-flex, see its DTUNET_PATCH.md): the vectorised f32
-//! GELU against PyTorch's exact GELU (tests/fixtures/backend/gen_gelu.py), and the
-//! chunk-parallel element-wise sweeps against the same arithmetic done here element by
-//! element, on 1 and on 2 threads.
+//! GELU against PyTorch's exact GELU (tests/fixtures/backend/gen_gelu.py), the fused
+//! training-mode batch norm against PyTorch's (gen_batch_norm.py), and the chunk-parallel
+//! element-wise sweeps against the same arithmetic done here element by element, on 1 and
+//! on 2 threads.
 
 use std::path::PathBuf;
 
 use burn::tensor::activation::gelu;
+use burn::tensor::module::batch_norm_train;
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::SafeTensors;
 
@@ -14,10 +16,12 @@ use safetensors::SafeTensors;
 const ROWS: usize = 640;
 const COLUMNS: usize = 512;
 
-fn fixture(name: &str) -> Vec<f64> {
+/// Tensor `name` of `tests/fixtures/backend/<file>` as f64 values.
+fn fixture(file: &str, name: &str) -> Vec<f64> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/backend/gelu.safetensors");
-    let bytes = std::fs::read(&path).expect("gelu.safetensors");
+        .join("../../tests/fixtures/backend")
+        .join(file);
+    let bytes = std::fs::read(&path).expect("backend fixture");
     let tensors = SafeTensors::deserialize(&bytes).expect("safetensors");
     let view = tensors.tensor(name).expect("tensor present");
     match view.dtype() {
@@ -49,9 +53,12 @@ fn on_threads<T: Send>(threads: usize, work: impl FnOnce() -> T + Send) -> T {
 
 #[test]
 fn gelu_and_its_gradient_match_pytorch_exact_gelu() {
-    let x: Vec<f32> = fixture("x").iter().map(|&v| v as f32).collect();
-    let expected = fixture("gelu");
-    let expected_grad = fixture("gelu_grad");
+    let x: Vec<f32> = fixture("gelu.safetensors", "x")
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let expected = fixture("gelu.safetensors", "gelu");
+    let expected_grad = fixture("gelu.safetensors", "gelu_grad");
     let n = x.len();
     let device = Device::flex().autodiff();
     let input = Tensor::<1>::from_data(TensorData::new(x.clone(), [n]), &device).require_grad();
@@ -190,4 +197,142 @@ fn parallel_elementwise_sweeps_equal_the_scalar_arithmetic() {
 #[test]
 fn elementwise_results_do_not_depend_on_the_thread_count() {
     assert_eq!(elementwise_results(1), elementwise_results(2));
+}
+
+/// Batch-norm epsilon of the fixture (PyTorch's default).
+const BATCH_NORM_EPSILON: f64 = 1e-5;
+
+/// The fused training-mode batch norm on `x: [N, C, ...]`: output, mean, variance, and the
+/// gradients of `Σ output·upstream` for `x`, `gamma` and `beta`, all flattened.
+fn batch_norm_results<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    upstream: Tensor<D>,
+) -> [Vec<f32>; 6] {
+    let (x, gamma, beta) = (x.require_grad(), gamma.require_grad(), beta.require_grad());
+    let result = batch_norm_train(x.clone(), gamma.clone(), beta.clone(), BATCH_NORM_EPSILON);
+    let grads = (result.output.clone() * upstream).sum().backward();
+    let flat = |t: Tensor<D>| t.into_data().try_to_vec::<f32>().expect("f32");
+    let flat1 = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().expect("f32");
+    [
+        flat(result.output),
+        flat1(result.mean),
+        flat1(result.variance),
+        flat(x.grad(&grads).expect("x gradient")),
+        flat1(gamma.grad(&grads).expect("gamma gradient")),
+        flat1(beta.grad(&grads).expect("beta gradient")),
+    ]
+}
+
+fn fixture_tensor<const D: usize>(name: &str, shape: [usize; D], device: &Device) -> Tensor<D> {
+    let values: Vec<f32> = fixture("batch_norm.safetensors", name)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+fn check_batch_norm_case<const D: usize>(case: &str, shape: [usize; D]) {
+    let device = Device::flex().autodiff();
+    let channels = shape[1];
+    let got = batch_norm_results(
+        fixture_tensor(&format!("{case}.x"), shape, &device),
+        fixture_tensor(&format!("{case}.gamma"), [channels], &device),
+        fixture_tensor(&format!("{case}.beta"), [channels], &device),
+        fixture_tensor(&format!("{case}.grad"), shape, &device),
+    );
+    // f32 arithmetic against float64 PyTorch: |Δ| ≤ tolerance · max(1, |expected|).
+    let checks = [
+        ("output", 5e-6),
+        ("mean", 2e-6),
+        ("variance", 2e-6),
+        ("x_grad", 2e-5),
+        ("gamma_grad", 2e-5),
+        ("beta_grad", 2e-5),
+    ];
+    for ((name, tolerance), got) in checks.iter().zip(&got) {
+        let expected = fixture("batch_norm.safetensors", &format!("{case}.{name}"));
+        assert_eq!(got.len(), expected.len(), "{case}.{name} length");
+        let worst = got
+            .iter()
+            .zip(&expected)
+            .map(|(&g, &e)| (f64::from(g) - e).abs() / e.abs().max(1.0))
+            .fold(0.0f64, f64::max);
+        println!("{case}.{name}: worst relative |Δ| {worst:.2e}");
+        assert!(
+            worst <= *tolerance,
+            "{case}.{name}: worst relative error {worst:.2e} above {tolerance:.0e}"
+        );
+    }
+}
+
+#[test]
+fn batch_norm_train_on_rows_matches_pytorch() {
+    check_batch_norm_case("rows", [130, 40]);
+}
+
+#[test]
+fn batch_norm_train_on_nchw_maps_matches_pytorch() {
+    check_batch_norm_case("nchw", [3, 8, 5, 6]);
+}
+
+/// Batch norm of a `[1100, 256]` matrix (281,600 values, over the parallel threshold, in
+/// tasks that do not divide the rows evenly) on `threads` threads.
+fn large_batch_norm_results(threads: usize) -> [Vec<f32>; 6] {
+    on_threads(threads, || {
+        let device = Device::flex().autodiff();
+        let (rows, channels) = (1100, 256);
+        let x: Vec<f32> = (0..rows * channels)
+            .map(|k| (k as f32 * 0.37).sin() * (1.0 + (k % channels) as f32 * 0.01) + 2.0)
+            .collect();
+        let upstream: Vec<f32> = (0..rows * channels)
+            .map(|k| (k as f32 * 0.11).cos())
+            .collect();
+        let gamma: Vec<f32> = (0..channels).map(|c| 0.5 + c as f32 * 0.004).collect();
+        let beta: Vec<f32> = (0..channels).map(|c| (c as f32 * 0.3).sin()).collect();
+        batch_norm_results(
+            Tensor::<2>::from_data(TensorData::new(x, [rows, channels]), &device),
+            Tensor::from_data(TensorData::new(gamma, [channels]), &device),
+            Tensor::from_data(TensorData::new(beta, [channels]), &device),
+            Tensor::from_data(TensorData::new(upstream, [rows, channels]), &device),
+        )
+    })
+}
+
+#[test]
+fn large_batch_norm_does_not_depend_on_the_thread_count_and_normalises() {
+    let two = large_batch_norm_results(2);
+    assert_eq!(large_batch_norm_results(1), two);
+    let [output, _, _, x_grad, _, _] = &two;
+    let channels = 256;
+    let gamma = |c: usize| 0.5 + c as f64 * 0.004;
+    let beta = |c: usize| (c as f64 * 0.3).sin();
+    for c in 0..channels {
+        let column: Vec<f64> = output
+            .iter()
+            .skip(c)
+            .step_by(channels)
+            .map(|&v| f64::from(v))
+            .collect();
+        let n = column.len() as f64;
+        let mean = column.iter().sum::<f64>() / n;
+        let std = (column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        assert!(
+            (mean - beta(c)).abs() < 1e-5,
+            "channel {c}: output mean {mean}"
+        );
+        assert!(
+            (std - gamma(c)).abs() < 1e-4,
+            "channel {c}: output std {std}"
+        );
+        // The input gradient of a batch norm is orthogonal to a constant shift of a channel.
+        let shift: f64 = x_grad
+            .iter()
+            .skip(c)
+            .step_by(channels)
+            .map(|&v| f64::from(v))
+            .sum();
+        assert!(shift.abs() < 1e-3, "channel {c}: Σ x_grad = {shift}");
+    }
 }
