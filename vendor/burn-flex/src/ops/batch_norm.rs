@@ -20,6 +20,10 @@ use crate::{Flex, FlexTensor, Layout};
 /// Elements per task of a channel sweep.
 const TASK_ELEMENTS: usize = 16 * 1024;
 
+/// Most `[rows, C]` rows one task adds up in the element type before the task's sums join the
+/// f64 totals (bounds the rounding of an f32 running sum).
+const ROWS_PER_TASK: usize = 64;
+
 /// A contiguous `[N, C, ...]` tensor seen as `[outer, channels, inner]`.
 #[derive(Clone, Copy, Debug)]
 struct ChannelView {
@@ -50,7 +54,7 @@ impl ChannelView {
 
     /// `outer` indices per task: a fixed grouping, so sums do not depend on the thread count.
     fn outer_per_task(&self) -> usize {
-        (TASK_ELEMENTS / self.slab().max(1)).max(1)
+        (TASK_ELEMENTS / self.slab().max(1)).clamp(1, ROWS_PER_TASK)
     }
 
     fn tasks(&self) -> usize {
@@ -69,42 +73,54 @@ impl ChannelView {
         }
     }
 
-    /// Per channel, the two sums of `term(channel, flat index)` over all `outer` and `inner`
-    /// positions.
-    fn sums<F>(&self, term: F) -> (Vec<f64>, Vec<f64>)
+    /// `f(task)` for every task, in task order, on the rayon pool when the tensor is large.
+    fn per_task<R: Send, F: Fn(usize) -> R + Sync + Send>(&self, f: F) -> Vec<R> {
+        if self.parallel() {
+            #[cfg(feature = "rayon")]
+            {
+                use rayon::prelude::*;
+                return (0..self.tasks()).into_par_iter().map(f).collect();
+            }
+        }
+        (0..self.tasks()).map(f).collect()
+    }
+
+    /// Two per-channel sums over all `outer` and `inner` positions. For `inner == 1` (a
+    /// `[rows, C]` matrix) `row(n, first, second)` adds row `n`'s terms to running sums in the
+    /// element type, channel-parallel so it vectorises; otherwise `plane(n, c)` returns the
+    /// f64 sums of the contiguous plane `(n, c)`.
+    fn sums<T, Row, Plane>(&self, row: Row, plane: Plane) -> (Vec<f64>, Vec<f64>)
     where
-        F: Fn(usize, usize) -> (f64, f64) + Sync,
+        T: Float + Send,
+        Row: Fn(usize, &mut [T], &mut [T]) + Sync + Send,
+        Plane: Fn(usize, usize) -> (f64, f64) + Sync + Send,
     {
-        let task = |task: usize| {
-            let mut first = vec![0.0f64; self.channels];
-            let mut second = vec![0.0f64; self.channels];
+        let partials = self.per_task(|task| {
             let start = task * self.outer_per_task();
             let end = (start + self.outer_per_task()).min(self.outer);
-            for n in start..end {
+            let mut first = vec![0.0f64; self.channels];
+            let mut second = vec![0.0f64; self.channels];
+            if self.inner == 1 {
+                let mut row_first = vec![T::zero(); self.channels];
+                let mut row_second = vec![T::zero(); self.channels];
+                for n in start..end {
+                    row(n, &mut row_first, &mut row_second);
+                }
                 for c in 0..self.channels {
-                    let base = (n * self.channels + c) * self.inner;
-                    for index in base..base + self.inner {
-                        let (a, b) = term(c, index);
+                    first[c] = to_f64(row_first[c]);
+                    second[c] = to_f64(row_second[c]);
+                }
+            } else {
+                for n in start..end {
+                    for c in 0..self.channels {
+                        let (a, b) = plane(n, c);
                         first[c] += a;
                         second[c] += b;
                     }
                 }
             }
             (first, second)
-        };
-        let partials: Vec<(Vec<f64>, Vec<f64>)> = if self.parallel() {
-            #[cfg(feature = "rayon")]
-            {
-                use rayon::prelude::*;
-                (0..self.tasks()).into_par_iter().map(task).collect()
-            }
-            #[cfg(not(feature = "rayon"))]
-            {
-                unreachable!()
-            }
-        } else {
-            (0..self.tasks()).map(task).collect()
-        };
+        });
         let mut first = vec![0.0f64; self.channels];
         let mut second = vec![0.0f64; self.channels];
         for (a, b) in partials {
@@ -116,27 +132,29 @@ impl ChannelView {
         (first, second)
     }
 
-    /// A new `[N, C, ...]` buffer with `value(channel, flat index)` at every position.
-    fn map<T, F>(&self, value: F) -> Vec<T>
+    /// A new `[N, C, ...]` buffer written slab by slab: `fill(n, c, out)` writes the `inner`
+    /// values of channel `c` of slab `n` — for `inner == 1` it is called once per slab with
+    /// `c = 0` and the whole `[C]` row.
+    fn map<T, F>(&self, fill: F) -> Vec<T>
     where
         T: Float + Send,
-        F: Fn(usize, usize) -> T + Sync,
+        F: Fn(usize, usize, &mut [T]) + Sync + Send,
     {
         let slab = self.slab();
         let mut output = vec![T::zero(); self.outer * slab];
-        let fill = |task: usize, chunk: &mut [T]| {
-            let first_outer = task * self.outer_per_task();
-            for (local, slab_out) in chunk.chunks_mut(slab).enumerate() {
-                let slab_start = (first_outer + local) * slab;
-                for c in 0..self.channels {
-                    let row = c * self.inner;
-                    for (s, out) in slab_out[row..row + self.inner].iter_mut().enumerate() {
-                        *out = value(c, slab_start + row + s);
+        let task_len = (self.outer_per_task() * slab).max(1);
+        let fill_task = |task: usize, chunk: &mut [T]| {
+            let first = task * self.outer_per_task();
+            for (local, slab_out) in chunk.chunks_mut(slab.max(1)).enumerate() {
+                if self.inner == 1 {
+                    fill(first + local, 0, slab_out);
+                } else {
+                    for (c, plane) in slab_out.chunks_mut(self.inner).enumerate() {
+                        fill(first + local, c, plane);
                     }
                 }
             }
         };
-        let task_len = self.outer_per_task() * slab;
         if self.parallel() {
             #[cfg(feature = "rayon")]
             {
@@ -144,15 +162,26 @@ impl ChannelView {
                 output
                     .par_chunks_mut(task_len)
                     .enumerate()
-                    .for_each(|(task, chunk)| fill(task, chunk));
+                    .for_each(|(task, chunk)| fill_task(task, chunk));
+                return output;
             }
-        } else {
-            output
-                .chunks_mut(task_len.max(1))
-                .enumerate()
-                .for_each(|(task, chunk)| fill(task, chunk));
         }
         output
+            .chunks_mut(task_len)
+            .enumerate()
+            .for_each(|(task, chunk)| fill_task(task, chunk));
+        output
+    }
+
+    /// The `[C]` row `n` (`inner == 1`) or the plane `(n, c)` of `values`.
+    fn run<'a, T>(&self, values: &'a [T], n: usize, c: usize) -> &'a [T] {
+        let start = (n * self.channels + c) * self.inner;
+        let len = if self.inner == 1 {
+            self.channels
+        } else {
+            self.inner
+        };
+        &values[start..start + len]
     }
 }
 
@@ -166,7 +195,11 @@ fn values<T: Element + bytemuck::Pod>(tensor: &FlexTensor) -> &[T] {
 }
 
 fn tensor_of<T: Element + bytemuck::Pod>(data: Vec<T>, shape: Shape) -> FlexTensor {
-    FlexTensor::new(Bytes::from_elems(data), Layout::contiguous(shape), T::dtype())
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(shape),
+        T::dtype(),
+    )
 }
 
 fn to_f64<T: Float>(value: T) -> f64 {
@@ -205,12 +238,7 @@ pub(crate) fn batch_norm_train(
         DType::F32 => train::<f32>(x, gamma, beta, epsilon),
         DType::F64 => train::<f64>(x, gamma, beta, epsilon),
         dtype => {
-            let result = train::<f32>(
-                to_f32(x),
-                to_f32(gamma),
-                to_f32(beta),
-                epsilon,
-            );
+            let result = train::<f32>(to_f32(x), to_f32(gamma), to_f32(beta), epsilon);
             BatchNormTrain::new(
                 cast(result.output, dtype),
                 cast(result.mean, dtype),
@@ -258,7 +286,12 @@ fn cast(tensor: FlexTensor, dtype: DType) -> FlexTensor {
     Flex::float_cast(tensor, FloatDType::from(dtype))
 }
 
-fn train<T>(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> BatchNormTrain<Flex>
+fn train<T>(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    epsilon: f64,
+) -> BatchNormTrain<Flex>
 where
     T: Float + Element + bytemuck::Pod + Send + Sync,
 {
@@ -269,20 +302,49 @@ where
     let gamma = channel_values::<T>(gamma);
     let beta = channel_values::<T>(beta);
 
-    let (sums, _) = view.sums(|_, i| (to_f64(xs[i]), 0.0));
+    let (sums, _) = view.sums::<T, _, _>(
+        |n, sum, _| {
+            for (s, &x) in sum.iter_mut().zip(view.run(xs, n, 0)) {
+                *s = *s + x;
+            }
+        },
+        |n, c| (view.run(xs, n, c).iter().map(|&x| to_f64(x)).sum(), 0.0),
+    );
     let mean: Vec<f64> = sums.iter().map(|s| s / view.count()).collect();
-    let (squares, _) = view.sums(|c, i| {
-        let centred = to_f64(xs[i]) - mean[c];
-        (centred * centred, 0.0)
-    });
+    let mean_t: Vec<T> = mean.iter().map(|&m| from_f64(m)).collect();
+    let (squares, _) = view.sums::<T, _, _>(
+        |n, sum, _| {
+            for ((s, &x), &m) in sum.iter_mut().zip(view.run(xs, n, 0)).zip(&mean_t) {
+                *s = *s + (x - m) * (x - m);
+            }
+        },
+        |n, c| {
+            let squares = view
+                .run(xs, n, c)
+                .iter()
+                .map(|&x| (to_f64(x) - mean[c]).powi(2));
+            (squares.sum(), 0.0)
+        },
+    );
     let variance: Vec<f64> = squares.iter().map(|s| s / view.count()).collect();
 
-    let mean_t: Vec<T> = mean.iter().map(|&m| from_f64(m)).collect();
     let scale: Vec<T> = (0..view.channels)
         .map(|c| from_f64(gamma[c] / (variance[c] + epsilon).sqrt()))
         .collect();
     let shift: Vec<T> = beta.iter().map(|&b| from_f64(b)).collect();
-    let output = view.map(|c, i| (xs[i] - mean_t[c]) * scale[c] + shift[c]);
+    let output = view.map(|n, c, out: &mut [T]| {
+        if view.inner == 1 {
+            let params = mean_t.iter().zip(&scale).zip(&shift);
+            for ((o, &x), ((&m, &s), &b)) in out.iter_mut().zip(view.run(xs, n, 0)).zip(params) {
+                *o = (x - m) * s + b;
+            }
+        } else {
+            let (m, s, b) = (mean_t[c], scale[c], shift[c]);
+            for (o, &x) in out.iter_mut().zip(view.run(xs, n, c)) {
+                *o = (x - m) * s + b;
+            }
+        }
+    });
 
     BatchNormTrain::new(
         tensor_of(output, shape),
@@ -320,10 +382,29 @@ where
         .map(|v| 1.0 / (v + epsilon).sqrt())
         .collect();
 
-    let (grad_sums, centred_grad_sums) = view.sums(|c, i| {
-        let g = to_f64(gs[i]);
-        (g, g * (to_f64(xs[i]) - mean[c]))
-    });
+    let mean_t: Vec<T> = mean.iter().map(|&m| from_f64(m)).collect();
+    let (grad_sums, centred_grad_sums) = view.sums::<T, _, _>(
+        |n, grad_sum, centred_sum| {
+            let rows = view
+                .run(gs, n, 0)
+                .iter()
+                .zip(view.run(xs, n, 0))
+                .zip(&mean_t);
+            for ((a, b), ((&g, &x), &m)) in
+                grad_sum.iter_mut().zip(centred_sum.iter_mut()).zip(rows)
+            {
+                *a = *a + g;
+                *b = *b + g * (x - m);
+            }
+        },
+        |n, c| {
+            let pairs = view.run(gs, n, c).iter().zip(view.run(xs, n, c));
+            pairs.fold((0.0, 0.0), |(a, b), (&g, &x)| {
+                let g = to_f64(g);
+                (a + g, b + g * (to_f64(x) - mean[c]))
+            })
+        },
+    );
     let gamma_grad: Vec<f64> = (0..view.channels)
         .map(|c| centred_grad_sums[c] * inv_std[c])
         .collect();
@@ -340,9 +421,25 @@ where
             scale * inv_std[c] * gamma_grad[c] / view.count(),
         ));
     }
-    let mean_t: Vec<T> = mean.iter().map(|&m| from_f64(m)).collect();
-    let x_grad = view.map(|c, i| {
-        gs[i] * grad_scale[c] - grad_offset[c] - (xs[i] - mean_t[c]) * centred_scale[c]
+    let x_grad = view.map(|n, c, out: &mut [T]| {
+        let (g_run, x_run) = (view.run(gs, n, c), view.run(xs, n, c));
+        if view.inner == 1 {
+            let params = grad_scale
+                .iter()
+                .zip(&grad_offset)
+                .zip(&centred_scale)
+                .zip(&mean_t);
+            for ((o, (&g, &x)), (((&a, &d), &k), &m)) in
+                out.iter_mut().zip(g_run.iter().zip(x_run)).zip(params)
+            {
+                *o = g * a - d - (x - m) * k;
+            }
+        } else {
+            let (a, d, k, m) = (grad_scale[c], grad_offset[c], centred_scale[c], mean_t[c]);
+            for (o, (&g, &x)) in out.iter_mut().zip(g_run.iter().zip(x_run)) {
+                *o = g * a - d - (x - m) * k;
+            }
+        }
     });
 
     BatchNormTrainBackward::new(
