@@ -7,6 +7,7 @@ use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 
 use super::config::FeedForwardKind;
+use super::depthwise::depthwise_conv3x3;
 use super::init::trunc_normal_linear;
 
 /// The token layout a feed-forward layer sees: `extras` leading tokens (time, label), then a
@@ -93,9 +94,8 @@ impl Daff {
     ///
     /// Computed on the token (channels-last) layout, the same function as the reference's
     /// NCHW convolutions: the 1×1 convolutions are matmuls over `[B·h·w, C]`, BatchNorm
-    /// normalises each channel over those `B·h·w` rows, and the depthwise 3×3 convolution is a
-    /// sum of nine shifted copies of the zero-padded map, so no pass converts between layouts
-    /// and the backward pass stays a few element-wise sweeps.
+    /// normalises each channel over those `B·h·w` rows, and the depthwise 3×3 convolution works
+    /// on the channels-last map (see `depthwise`), so no pass converts between layouts.
     pub fn forward(&self, tokens: Tensor<3>, layout: TokenLayout) -> Tensor<3> {
         let [batch, _, dim] = tokens.dims();
         let TokenLayout {
@@ -109,7 +109,7 @@ impl Daff {
             .narrow(1, extras, cells)
             .reshape([batch * cells, dim]);
         let hidden = gelu(self.bn1.forward(pointwise(&self.conv1, rows)));
-        let spatial = depthwise_3x3(&self.conv2, hidden.clone(), [batch, grid_h, grid_w]);
+        let spatial = depthwise_rows(&self.conv2, hidden.clone(), [batch, grid_h, grid_w]);
         let hidden = hidden + gelu(self.bn2.forward(spatial));
         let grid = self
             .bn3
@@ -133,36 +133,21 @@ fn pointwise(conv: &Conv2d, rows: Tensor<2>) -> Tensor<2> {
 }
 
 /// The depthwise 3×3 convolution (zero padding 1, stride 1) of channels-last rows
-/// `[B·h·w, C]` holding `[B, h, w]` maps: `out[b, y, x, c] = bias[c] + Σ_{i,j} w[c, i, j] ·
-/// padded[b, y + i, x + j, c]`, returned as `[B·h·w, C]`.
-fn depthwise_3x3(conv: &Conv2d, rows: Tensor<2>, [batch, height, width]: [usize; 3]) -> Tensor<2> {
+/// `[B·h·w, C]` holding `[B, h, w]` maps, returned as `[B·h·w, C]`.
+fn depthwise_rows(conv: &Conv2d, rows: Tensor<2>, [batch, height, width]: [usize; 3]) -> Tensor<2> {
     let [channels, _, kernel_h, kernel_w] = conv.weight.dims();
     let device = rows.device();
-    let map = rows.reshape([batch, height, width, channels]);
-    let zero_row = Tensor::<4>::zeros([batch, 1, width, channels], &device);
-    let map = Tensor::cat(vec![zero_row.clone(), map, zero_row], 1);
-    let zero_column = Tensor::<4>::zeros([batch, height + 2, 1, channels], &device);
-    let padded = Tensor::cat(vec![zero_column.clone(), map, zero_column], 2);
     let taps = conv
         .weight
         .val()
         .reshape([channels, kernel_h * kernel_w])
         .transpose();
-    let mut output = match &conv.bias {
-        Some(bias) => bias.val().reshape([1, 1, 1, channels]),
-        None => Tensor::zeros([1, 1, 1, channels], &device),
+    let bias = match &conv.bias {
+        Some(bias) => bias.val(),
+        None => Tensor::zeros([channels], &device),
     };
-    for i in 0..kernel_h {
-        for j in 0..kernel_w {
-            let tap = taps
-                .clone()
-                .narrow(0, i * kernel_w + j, 1)
-                .reshape([1, 1, 1, channels]);
-            let shifted = padded.clone().narrow(1, i, height).narrow(2, j, width);
-            output = output + shifted * tap;
-        }
-    }
-    output.reshape([batch * height * width, channels])
+    let map = rows.reshape([batch, height, width, channels]);
+    depthwise_conv3x3(map, taps, bias).reshape([batch * height * width, channels])
 }
 
 /// The feed-forward layer of a block.

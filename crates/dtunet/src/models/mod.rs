@@ -6,6 +6,7 @@
 mod attention;
 pub mod classifier;
 pub mod config;
+mod depthwise;
 mod embedding;
 mod feed_forward;
 mod init;

@@ -1,0 +1,279 @@
+//! The depthwise 3×3 convolution of DAFF (SPEC §4.1) on channels-last maps.
+//!
+//! `out[b, y, x, c] = bias[c] + Σ_{i,j ∈ 0..3} taps[3i + j, c] · in[b, y + i − 1, x + j − 1, c]`
+//! with zero padding: stride 1, same size. On the Flex CPU backend (plain or autodiff) it is one
+//! backend-extension operation with a handwritten backward, so a training step pays one pass
+//! forward and two backward; on other backends it is composed from tensor operations (nine
+//! shifted copies of the zero-padded map), which every backend differentiates.
+
+mod kernels;
+
+use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::{DType, Device, FloatDType, Tensor};
+use burn_flex::{FlexTensor, Layout};
+
+/// Taps of the 3×3 kernel.
+const TAPS: usize = 9;
+
+/// The fused depthwise 3×3 convolution as a backend operation.
+#[backend_extension(Flex, Autodiff)]
+pub trait DepthwiseConvBackend: Backend {
+    /// `input: [B, H, W, C]`, `taps: [9, C]` (row-major 3×3 positions), `bias: [C]` →
+    /// `[B, H, W, C]`.
+    fn depthwise_conv3x3(
+        input: FloatTensor<Self>,
+        taps: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+}
+
+/// The depthwise 3×3 convolution of `map: [B, H, W, C]` with `taps: [9, C]` and `bias: [C]`.
+pub fn depthwise_conv3x3(map: Tensor<4>, taps: Tensor<2>, bias: Tensor<1>) -> Tensor<4> {
+    if runs_on_flex(&map.device()) {
+        Tensor::from_dispatch(<Dispatch as DepthwiseConvBackend>::depthwise_conv3x3(
+            map.into_dispatch(),
+            taps.into_dispatch(),
+            bias.into_dispatch(),
+        ))
+    } else {
+        depthwise_conv3x3_composed(map, taps, bias)
+    }
+}
+
+fn runs_on_flex(device: &Device) -> bool {
+    device.clone().inner() == Device::flex()
+}
+
+/// [`depthwise_conv3x3`] from tensor operations: the sum of nine shifted copies of the
+/// zero-padded map, each scaled by its tap.
+pub fn depthwise_conv3x3_composed(map: Tensor<4>, taps: Tensor<2>, bias: Tensor<1>) -> Tensor<4> {
+    let [batch, height, width, channels] = map.dims();
+    let device = map.device();
+    let zero_row = Tensor::<4>::zeros([batch, 1, width, channels], &device);
+    let map = Tensor::cat(vec![zero_row.clone(), map, zero_row], 1);
+    let zero_column = Tensor::<4>::zeros([batch, height + 2, 1, channels], &device);
+    let padded = Tensor::cat(vec![zero_column.clone(), map, zero_column], 2);
+    let mut output = bias.reshape([1, 1, 1, channels]);
+    for i in 0..3 {
+        for j in 0..3 {
+            let tap = taps
+                .clone()
+                .narrow(0, i * 3 + j, 1)
+                .reshape([1, 1, 1, channels]);
+            let shifted = padded.clone().narrow(1, i, height).narrow(2, j, width);
+            output = output + shifted * tap;
+        }
+    }
+    output
+}
+
+/// The f32 values of a Flex tensor, made contiguous.
+fn f32_values(tensor: FlexTensor) -> Vec<f32> {
+    let tensor = match tensor.dtype() {
+        DType::F32 => tensor,
+        _ => Flex::float_cast(tensor, FloatDType::F32),
+    }
+    .to_contiguous();
+    let (start, end) = tensor
+        .layout()
+        .contiguous_offsets()
+        .expect("a contiguous tensor has contiguous offsets");
+    tensor.storage::<f32>()[start..end].to_vec()
+}
+
+/// A Flex tensor of `shape` holding `values`, cast to `dtype`.
+fn flex_tensor(values: Vec<f32>, shape: &[usize], dtype: DType) -> FlexTensor {
+    let tensor = FlexTensor::new(
+        burn::tensor::Bytes::from_elems(values),
+        Layout::contiguous(shape.into()),
+        DType::F32,
+    );
+    match dtype {
+        DType::F32 => tensor,
+        other => Flex::float_cast(tensor, FloatDType::from(other)),
+    }
+}
+
+fn map_shape(input: &FlexTensor) -> kernels::MapShape {
+    let dims = input.layout().shape();
+    assert_eq!(
+        dims.num_dims(),
+        4,
+        "depthwise 3×3: input must be [B, H, W, C]"
+    );
+    kernels::MapShape {
+        batch: dims[0],
+        height: dims[1],
+        width: dims[2],
+        channels: dims[3],
+    }
+}
+
+fn flex_forward(input: FlexTensor, taps: FlexTensor, bias: FlexTensor) -> FlexTensor {
+    let shape = map_shape(&input);
+    let dtype = input.dtype();
+    let output = kernels::forward(
+        &f32_values(input),
+        shape,
+        &f32_values(taps),
+        &f32_values(bias),
+    );
+    flex_tensor(output, &shape.dims(), dtype)
+}
+
+impl DepthwiseConvBackend for Flex {
+    fn depthwise_conv3x3(
+        input: FloatTensor<Self>,
+        taps: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        flex_forward(input, taps, bias)
+    }
+}
+
+/// The backward of the fused convolution: input, tap and bias gradients.
+#[derive(Debug)]
+struct DepthwiseConv3x3Backward;
+
+impl Backward<Flex, 3> for DepthwiseConv3x3Backward {
+    /// The forward's input map and taps.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_input, node_taps, node_bias] = ops.parents;
+        let output_grad = grads.consume::<Flex>(&ops.node);
+        let (input, taps) = ops.state;
+        let shape = map_shape(&input);
+        let dtype = input.dtype();
+        let output_grad = f32_values(output_grad);
+        if let Some(node) = node_input {
+            let input_grad = kernels::input_grad(&output_grad, shape, &f32_values(taps));
+            grads.register::<Flex>(node.id, flex_tensor(input_grad, &shape.dims(), dtype));
+        }
+        if node_taps.is_some() || node_bias.is_some() {
+            let (taps_grad, bias_grad) =
+                kernels::parameter_grads(&f32_values(input), &output_grad, shape);
+            if let Some(node) = node_taps {
+                let taps_grad = flex_tensor(taps_grad, &[TAPS, shape.channels], dtype);
+                grads.register::<Flex>(node.id, taps_grad);
+            }
+            if let Some(node) = node_bias {
+                grads.register::<Flex>(node.id, flex_tensor(bias_grad, &[shape.channels], dtype));
+            }
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> DepthwiseConvBackend for Autodiff<Flex, C> {
+    fn depthwise_conv3x3(
+        input: FloatTensor<Self>,
+        taps: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        match DepthwiseConv3x3Backward
+            .prepare::<C>([input.node(), taps.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let input = input.into_primitive();
+                let taps = taps.into_primitive();
+                let output = flex_forward(input.clone(), taps.clone(), bias.into_primitive());
+                prep.finish((input, taps), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(flex_forward(
+                input.into_primitive(),
+                taps.into_primitive(),
+                bias.into_primitive(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    fn tensor<const D: usize>(shape: [usize; D], seed: f32, device: &Device) -> Tensor<D> {
+        let n = shape.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|k| ((k as f32 + seed) * 0.731).sin() + 0.1 * seed)
+            .collect();
+        Tensor::from_data(TensorData::new(values, shape), device)
+    }
+
+    fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+        tensor.into_data().try_to_vec::<f32>().expect("f32")
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        for (k, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= 2e-5 * w.abs().max(1.0),
+                "{what}[{k}]: fused {g}, composed {w}"
+            );
+        }
+    }
+
+    /// Forward output and input/tap/bias gradients of `Σ output · upstream`.
+    fn run(
+        fused: bool,
+        shape: [usize; 4],
+        device: &Device,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+        let channels = shape[3];
+        let map = tensor(shape, 1.0, device).require_grad();
+        let taps = tensor([TAPS, channels], 2.0, device).require_grad();
+        let bias = tensor([channels], 3.0, device).require_grad();
+        let upstream = tensor(shape, 4.0, device);
+        let output = if fused {
+            depthwise_conv3x3(map.clone(), taps.clone(), bias.clone())
+        } else {
+            depthwise_conv3x3_composed(map.clone(), taps.clone(), bias.clone())
+        };
+        let grads = (output.clone() * upstream).sum().backward();
+        (
+            values(output),
+            values(map.grad(&grads).expect("input gradient")),
+            values(taps.grad(&grads).expect("taps gradient")),
+            values(bias.grad(&grads).expect("bias gradient")),
+        )
+    }
+
+    #[test]
+    fn fused_convolution_and_its_gradients_equal_the_composed_one() {
+        let device = Device::flex().autodiff();
+        for shape in [[2, 5, 7, 12], [1, 1, 1, 3], [3, 4, 2, 33]] {
+            let fused = run(true, shape, &device);
+            let composed = run(false, shape, &device);
+            assert_close(&fused.0, &composed.0, "output");
+            assert_close(&fused.1, &composed.1, "input gradient");
+            assert_close(&fused.2, &composed.2, "taps gradient");
+            assert_close(&fused.3, &composed.3, "bias gradient");
+        }
+    }
+
+    #[test]
+    fn fused_convolution_runs_without_autodiff() {
+        let device = Device::flex();
+        let shape = [2, 3, 4, 5];
+        let map = tensor(shape, 1.0, &device);
+        let taps = tensor([TAPS, 5], 2.0, &device);
+        let bias = tensor([5], 3.0, &device);
+        let fused = values(depthwise_conv3x3(map.clone(), taps.clone(), bias.clone()));
+        let composed = values(depthwise_conv3x3_composed(map, taps, bias));
+        assert_close(&fused, &composed, "output");
+    }
+}
