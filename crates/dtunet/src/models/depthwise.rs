@@ -253,6 +253,12 @@ mod tests {
     }
 
     #[test]
+    fn flex_devices_take_the_fused_operation() {
+        assert!(runs_on_flex(&Device::flex()));
+        assert!(runs_on_flex(&Device::flex().autodiff()));
+    }
+
+    #[test]
     fn fused_convolution_and_its_gradients_equal_the_composed_one() {
         let device = Device::flex().autodiff();
         for shape in [[2, 5, 7, 12], [1, 1, 1, 3], [3, 4, 2, 33]] {
