@@ -1,14 +1,15 @@
 //! The patched CPU backend (vendor/burn-flex, see its DTUNET_PATCH.md): the vectorised f32
 //! GELU against PyTorch's exact GELU (tests/fixtures/backend/gen_gelu.py), the fused
-//! training-mode batch norm against PyTorch's (gen_batch_norm.py), and the chunk-parallel
+//! training-mode batch norm against PyTorch's (gen_batch_norm.py), the chunk-parallel
 //! element-wise sweeps against the same arithmetic done here element by element, on 1 and
-//! on 2 threads.
+//! on 2 threads, the thread-split matrix products against their definition, and zeroed
+//! tensors of every element size.
 
 use std::path::PathBuf;
 
 use burn::tensor::activation::gelu;
 use burn::tensor::module::batch_norm_train;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use safetensors::SafeTensors;
 
 /// Rows × columns of the large operands: 327,680 elements, above the backend's parallel
@@ -335,4 +336,104 @@ fn large_batch_norm_does_not_depend_on_the_thread_count_and_normalises() {
             .sum();
         assert!(shift.abs() < 1e-3, "channel {c}: Σ x_grad = {shift}");
     }
+}
+
+/// `lhs · rhs` by its definition in f64, with the bound `Σ_k |lhs_ik · rhs_kj|` that scales
+/// the f32 rounding of each output element; `lhs` is `[m, k]`, `rhs` `[k, n]`, row-major.
+fn matmul_by_definition(lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(m * n);
+    for i in 0..m {
+        for j in 0..n {
+            let terms = (0..k).map(|p| f64::from(lhs[i * k + p]) * f64::from(rhs[p * n + j]));
+            out.push(terms.fold((0.0, 0.0), |(sum, size), t| (sum + t, size + t.abs())));
+        }
+    }
+    out
+}
+
+fn pattern(len: usize, phase: f32) -> Vec<f32> {
+    (0..len).map(|i| (i as f32 * 0.173 + phase).sin()).collect()
+}
+
+fn assert_matmul_matches_definition(found: Tensor<3>, lhs: &[f32], rhs: &[f32], dims: [usize; 3]) {
+    let batch = found.dims()[0];
+    let found = found.into_data().try_to_vec::<f32>().expect("f32 data");
+    let [m, k, n] = dims;
+    for b in 0..batch {
+        let expected = matmul_by_definition(&lhs[b * m * k..], &rhs[b * k * n..], dims);
+        for (index, (&value, (exact, size))) in found[b * m * n..(b + 1) * m * n]
+            .iter()
+            .zip(expected)
+            .enumerate()
+        {
+            assert!(
+                (f64::from(value) - exact).abs() <= 1e-6 * size + 1e-6,
+                "{dims:?} batch {b} element {index}: {value} vs {exact}"
+            );
+        }
+    }
+}
+
+/// Products large enough for the thread split (≥ 192³ multiply-adds): taller than wide (row
+/// blocks), wider than tall (column blocks), a transposed left operand, and a batch of two
+/// that is split per matrix; sizes that are not multiples of the 16-row block alignment.
+#[test]
+fn thread_split_matrix_products_equal_their_definition() {
+    on_threads(2, || {
+        let device = Device::flex();
+        for (batch, [m, k, n]) in [
+            (1, [301, 197, 250]),
+            (1, [120, 300, 333]),
+            (2, [250, 200, 150]),
+        ] {
+            let lhs = pattern(batch * m * k, 0.3);
+            let rhs = pattern(batch * k * n, 1.7);
+            let lhs_tensor =
+                Tensor::<3>::from_data(TensorData::new(lhs.clone(), [batch, m, k]), &device);
+            let rhs_tensor =
+                Tensor::<3>::from_data(TensorData::new(rhs.clone(), [batch, k, n]), &device);
+            let product = if batch == 1 {
+                lhs_tensor
+                    .squeeze_dim::<2>(0)
+                    .matmul(rhs_tensor.squeeze_dim(0))
+                    .unsqueeze()
+            } else {
+                lhs_tensor.matmul(rhs_tensor)
+            };
+            assert_matmul_matches_definition(product, &lhs, &rhs, [m, k, n]);
+        }
+        let [m, k, n] = [260, 190, 230];
+        let lhs_transposed = pattern(k * m, 0.9);
+        let lhs: Vec<f32> = (0..m * k)
+            .map(|i| lhs_transposed[(i % k) * m + i / k])
+            .collect();
+        let rhs = pattern(k * n, 2.1);
+        let product = Tensor::<2>::from_data(TensorData::new(lhs_transposed, [k, m]), &device)
+            .transpose()
+            .matmul(Tensor::from_data(
+                TensorData::new(rhs.clone(), [k, n]),
+                &device,
+            ));
+        assert_matmul_matches_definition(product.unsqueeze(), &lhs, &rhs, [m, k, n]);
+    });
+}
+
+/// New float, integer and boolean tensors are zeroed and read back as their element type.
+#[test]
+fn zeroed_tensors_of_every_element_size_read_back() {
+    let device = Device::flex();
+    let floats = Tensor::<2>::zeros([37, 29], &device).into_data();
+    assert_eq!(floats.try_to_vec::<f32>().expect("f32"), vec![0.0; 37 * 29]);
+    let integers = Tensor::<2, Int>::zeros([5, 300], &device).into_data();
+    assert_eq!(integers.num_elements(), 1500);
+    assert!(integers.iter::<i64>().all(|v| v == 0));
+    let flags: Tensor<1, Bool> = Tensor::<1>::zeros([70_000], &device).equal_elem(0.0);
+    assert!(
+        flags
+            .into_data()
+            .try_to_vec::<bool>()
+            .expect("bool")
+            .iter()
+            .all(|&f| f)
+    );
 }
