@@ -6,6 +6,7 @@ mod dataset_args;
 mod demo_cmd;
 mod detect_cmd;
 mod eval_cmd;
+mod heap;
 mod import_cmd;
 mod noise_cmd;
 mod progress;
@@ -82,6 +83,7 @@ fn exit_code_for(error: &anyhow::Error) -> u8 {
 }
 
 fn main() -> ExitCode {
+    heap::keep_freed_tensor_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo_cmd::run(args),
