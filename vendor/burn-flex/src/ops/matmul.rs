@@ -261,30 +261,59 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let rhs_ptr = unsafe { rhs_data.as_ptr().add(rhs.layout().start_offset()) };
 
     let out_shape = Shape::from(vec![m, n]);
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
-    let out_data: &mut [T] = output.storage_mut();
-
     let parallelism = get_parallelism(m, n, k);
 
+    // SAFETY: gemm writes all m·n outputs.
     unsafe {
-        gemm_call(
-            m,
-            n,
-            k,
-            out_data.as_mut_ptr(),
-            1,
-            n as isize,
-            lhs_ptr,
-            lhs_col_stride,
-            lhs_row_stride,
-            rhs_ptr,
-            rhs_col_stride,
-            rhs_row_stride,
-            parallelism,
-        );
+        product_output::<T>(out_shape, k, |out| {
+            gemm_call(
+                m,
+                n,
+                k,
+                out,
+                1,
+                n as isize,
+                lhs_ptr,
+                lhs_col_stride,
+                lhs_row_stride,
+                rhs_ptr,
+                rhs_col_stride,
+                rhs_row_stride,
+                parallelism,
+            );
+        })
     }
+}
 
-    output
+/// DTUNET PATCH: the output tensor of a product, filled by `write` through a raw pointer
+/// without the zero-fill of `FlexTensor::empty` (gemm runs with `read_dst = false`: it never
+/// reads its destination and writes all of it). With an empty inner dimension (`k = 0`) or an
+/// empty output the zeroed tensor is kept, as upstream did.
+///
+/// # Safety
+/// Unless `k = 0`, `write` must initialise all `shape.num_elements()` elements behind the
+/// pointer it is given.
+unsafe fn product_output<T: GemmScalar>(
+    shape: Shape,
+    k: usize,
+    write: impl FnOnce(*mut T),
+) -> FlexTensor {
+    let len = shape.num_elements();
+    if k == 0 || len == 0 {
+        let mut output = FlexTensor::empty(shape, T::dtype());
+        let out_data: &mut [T] = output.storage_mut();
+        write(out_data.as_mut_ptr());
+        return output;
+    }
+    let mut data: Vec<T> = Vec::with_capacity(len);
+    write(data.as_mut_ptr());
+    // SAFETY: the caller initialised all `len` elements.
+    unsafe { data.set_len(len) };
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(shape),
+        T::dtype(),
+    )
 }
 
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.
@@ -463,13 +492,10 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
     out_dims.push(n);
     let out_shape = Shape::from(out_dims);
 
-    let mut output = FlexTensor::empty(out_shape, T::dtype());
-
     let lhs_data: &[T] = lhs.storage();
     let rhs_data: &[T] = rhs.storage();
     let lhs_start = lhs.layout().start_offset() as isize;
     let rhs_start = rhs.layout().start_offset() as isize;
-    let out_data: &mut [T] = output.storage_mut();
 
     let per_matrix_ops = m.saturating_mul(n).saturating_mul(k);
 
@@ -496,53 +522,51 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
         }
     };
 
-    // Strategy:
-    // 1. Large matrices: let gemm parallelize internally
-    // 2. Small matrices, large batch: parallelize batch loop
-    // 3. Small total work: single-threaded
-    #[cfg(feature = "rayon")]
-    {
-        let total_ops = batch_size.saturating_mul(per_matrix_ops);
-        let prefer_batch_parallel = batch_size >= 4 && total_ops >= BATCH_PARALLEL_THRESHOLD;
+    // SAFETY: every strategy below runs gemm once per batch matrix, and each writes its
+    // whole m·n block of the output.
+    unsafe {
+        product_output::<T>(out_shape, k, |out_data| {
+            let matrix = |b: usize| out_data.add(b * out_matrix_size);
+            // Strategy:
+            // 1. Large matrices: split each across the threads (`gemm_split`)
+            // 2. Small matrices, large batch: parallelize batch loop
+            // 3. Small total work: single-threaded
+            #[cfg(feature = "rayon")]
+            {
+                let total_ops = batch_size.saturating_mul(per_matrix_ops);
+                let prefer_batch_parallel =
+                    batch_size >= 4 && total_ops >= BATCH_PARALLEL_THRESHOLD;
 
-        if per_matrix_ops >= PARALLEL_THRESHOLD && !prefer_batch_parallel {
-            let parallelism = gemm::Parallelism::Rayon(0);
-            for b in 0..batch_size {
-                run_one(out_data[b * out_matrix_size..].as_mut_ptr(), b, parallelism);
+                if per_matrix_ops >= PARALLEL_THRESHOLD && !prefer_batch_parallel {
+                    let parallelism = gemm::Parallelism::Rayon(0);
+                    for b in 0..batch_size {
+                        run_one(matrix(b), b, parallelism);
+                    }
+                } else if total_ops >= BATCH_PARALLEL_THRESHOLD && batch_size > 1 {
+                    use rayon::prelude::*;
+
+                    // Raw pointers are not `Send`; every task writes its own matrix.
+                    let out_address = out_data as usize;
+                    (0..batch_size).into_par_iter().for_each(|b| {
+                        let out = (out_address as *mut T).add(b * out_matrix_size);
+                        run_one(out, b, gemm::Parallelism::None);
+                    });
+                } else {
+                    for b in 0..batch_size {
+                        run_one(matrix(b), b, gemm::Parallelism::None);
+                    }
+                }
             }
-        } else if total_ops >= BATCH_PARALLEL_THRESHOLD && batch_size > 1 {
-            use rayon::prelude::*;
 
-            out_data
-                .par_chunks_mut(out_matrix_size)
-                .enumerate()
-                .for_each(|(b, out_chunk)| {
-                    run_one(out_chunk.as_mut_ptr(), b, gemm::Parallelism::None);
-                });
-        } else {
-            for b in 0..batch_size {
-                run_one(
-                    out_data[b * out_matrix_size..].as_mut_ptr(),
-                    b,
-                    gemm::Parallelism::None,
-                );
+            #[cfg(not(feature = "rayon"))]
+            {
+                let _ = per_matrix_ops;
+                for b in 0..batch_size {
+                    run_one(matrix(b), b, gemm::Parallelism::None);
+                }
             }
-        }
+        })
     }
-
-    #[cfg(not(feature = "rayon"))]
-    {
-        let _ = per_matrix_ops;
-        for b in 0..batch_size {
-            run_one(
-                out_data[b * out_matrix_size..].as_mut_ptr(),
-                b,
-                gemm::Parallelism::None,
-            );
-        }
-    }
-
-    output
 }
 
 // ============================================================================
