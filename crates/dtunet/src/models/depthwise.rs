@@ -72,18 +72,22 @@ pub fn depthwise_conv3x3_composed(map: Tensor<4>, taps: Tensor<2>, bias: Tensor<
     output
 }
 
-/// The f32 values of a Flex tensor, made contiguous.
-fn f32_values(tensor: FlexTensor) -> Vec<f32> {
-    let tensor = match tensor.dtype() {
+/// `tensor` as contiguous f32: cast and copied only when it is not so already.
+fn contiguous_f32(tensor: FlexTensor) -> FlexTensor {
+    match tensor.dtype() {
         DType::F32 => tensor,
         _ => Flex::float_cast(tensor, FloatDType::F32),
     }
-    .to_contiguous();
+    .to_contiguous()
+}
+
+/// The values of a tensor made by [`contiguous_f32`], borrowed from its storage.
+fn f32_values(tensor: &FlexTensor) -> &[f32] {
     let (start, end) = tensor
         .layout()
         .contiguous_offsets()
         .expect("a contiguous tensor has contiguous offsets");
-    tensor.storage::<f32>()[start..end].to_vec()
+    &tensor.storage::<f32>()[start..end]
 }
 
 /// A Flex tensor of `shape` holding `values`, cast to `dtype`.
@@ -117,11 +121,12 @@ fn map_shape(input: &FlexTensor) -> kernels::MapShape {
 fn flex_forward(input: FlexTensor, taps: FlexTensor, bias: FlexTensor) -> FlexTensor {
     let shape = map_shape(&input);
     let dtype = input.dtype();
+    let [input, taps, bias] = [input, taps, bias].map(contiguous_f32);
     let output = kernels::forward(
-        &f32_values(input),
+        f32_values(&input),
         shape,
-        &f32_values(taps),
-        &f32_values(bias),
+        f32_values(&taps),
+        f32_values(&bias),
     );
     flex_tensor(output, &shape.dims(), dtype)
 }
@@ -155,14 +160,17 @@ impl Backward<Flex, 3> for DepthwiseConv3x3Backward {
         let (input, taps) = ops.state;
         let shape = map_shape(&input);
         let dtype = input.dtype();
-        let output_grad = f32_values(output_grad);
+        let output_grad = contiguous_f32(output_grad);
+        let output_grad = f32_values(&output_grad);
         if let Some(node) = node_input {
-            let input_grad = kernels::input_grad(&output_grad, shape, &f32_values(taps));
+            let taps = contiguous_f32(taps);
+            let input_grad = kernels::input_grad(output_grad, shape, f32_values(&taps));
             grads.register::<Flex>(node.id, flex_tensor(input_grad, &shape.dims(), dtype));
         }
         if node_taps.is_some() || node_bias.is_some() {
+            let input = contiguous_f32(input);
             let (taps_grad, bias_grad) =
-                kernels::parameter_grads(&f32_values(input), &output_grad, shape);
+                kernels::parameter_grads(f32_values(&input), output_grad, shape);
             if let Some(node) = node_taps {
                 let taps_grad = flex_tensor(taps_grad, &[TAPS, shape.channels], dtype);
                 grads.register::<Flex>(node.id, taps_grad);
