@@ -4,9 +4,10 @@
 //! malloc serves blocks above its mmap threshold with fresh `mmap`s and hands heap tops above
 //! its trim threshold back to the kernel, so the same buffers are faulted in and zeroed by the
 //! kernel again in every step (page faults were ≈ 4.5 % of a 224 px training step). Keeping
-//! freed blocks of up to 32 MiB in the heap and never trimming it made that step ≈ 10 %
-//! faster (`GLIBC_TUNABLES` A/B, BENCHMARKS.md); the price is that the heap stays at its peak
-//! size until the process ends, which is what a training loop reaches again every step.
+//! freed blocks of up to 32 MiB in the heap and never trimming it cut the page faults of a
+//! 5-step 224 px bench run from 198 k to 139 k (BENCHMARKS.md, "Matrix products, allocation
+//! and heap"); the price is that the heap stays at its peak size until the process ends,
+//! which is what a training loop reaches again every step.
 
 /// The largest `M_MMAP_THRESHOLD` glibc accepts on 64-bit targets (`HEAP_MAX_SIZE / 2`).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -321,8 +321,9 @@ unsafe fn product_output<T: GemmScalar>(
 /// DTUNET PATCH: with `Parallelism::Rayon`, the output is split into one block of rows (or of
 /// columns, when it is wider than tall) per worker thread and each block runs as a
 /// single-threaded gemm ([`gemm_split`]). gemm's own threading scaled poorly at the transformer
-/// sizes dtunet trains (1.1× on 2 threads for 784×384·384×1152, median of 31 interleaved runs;
-/// the split: 1.5–1.8×).
+/// sizes dtunet trains: over the 12 forward/backward products of its two benchmark
+/// configurations, ≈ 1.1× a single thread on 2 threads, the split ≈ 1.55× (medians of 31
+/// interleaved runs per shape).
 #[inline]
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_call<T: GemmScalar>(
@@ -433,25 +434,19 @@ unsafe fn gemm_split<T: GemmScalar>(
                         rhs.offset(start * rhs_cs),
                     )
                 };
-                gemm::gemm(
+                gemm_call(
                     rows,
                     columns,
                     k,
                     out,
                     out_cs,
                     out_rs,
-                    false,
                     lhs,
                     lhs_cs,
                     lhs_rs,
                     rhs,
                     rhs_cs,
                     rhs_rs,
-                    T::zero(),
-                    T::one(),
-                    false,
-                    false,
-                    false,
                     gemm::Parallelism::None,
                 );
             }
