@@ -1,5 +1,6 @@
 //! The patched CPU backend (vendor/burn-flex, see its DTUNET_PATCH.md): the vectorised f32
-//! GELU against PyTorch's exact GELU (tests/fixtures/backend/gen_gelu.py), the fused
+//! GELU against PyTorch's exact GELU (tests/fixtures/backend/gen_gelu.py), the vectorised f32
+//! `exp` and softmax against their f64 definitions, the fused
 //! training-mode batch norm against PyTorch's (gen_batch_norm.py), the chunk-parallel
 //! element-wise sweeps against the same arithmetic done here element by element, on 1 and
 //! on 2 threads, the thread-split matrix products against their definition, and zeroed
@@ -187,11 +188,119 @@ fn parallel_elementwise_sweeps_equal_the_scalar_arithmetic() {
         assert_eq!(value, a[k] * 2.5 + -0.25, "scalar ops, element {k}");
     }
     for (k, &value) in results[10].iter().enumerate() {
-        assert_eq!(value, a[k].exp(), "exp, element {k}");
+        let exact = f64::from(a[k]).exp();
+        let relative = (f64::from(value) - exact).abs() / exact;
+        assert!(relative <= EXP_RELATIVE_ERROR, "exp, element {k}");
     }
     for (k, &value) in results[13].iter().enumerate() {
         let want = (a[k] + b[k]) * b[k] + a[k] * column(k);
         assert_eq!(value, want, "chain, element {k}");
+    }
+}
+
+/// Relative error bound of the vectorised f32 `exp` against f64 (≈ 2 ulp).
+const EXP_RELATIVE_ERROR: f64 = 2.5e-7;
+
+#[test]
+fn vectorised_exp_matches_f64_and_keeps_libms_limits() {
+    let device = Device::flex();
+    let n = 400_001;
+    let x: Vec<f32> = (0..n)
+        .map(|k| -87.3 + (88.7 + 87.3) * k as f32 / (n - 1) as f32)
+        .collect();
+    let found = values(Tensor::<2>::from_data(TensorData::new(x.clone(), [1, n]), &device).exp());
+    let mut worst = 0.0f64;
+    for (&x, &y) in x.iter().zip(&found) {
+        let exact = f64::from(x).exp();
+        worst = worst.max((f64::from(y) - exact).abs() / exact);
+    }
+    assert!(
+        worst <= EXP_RELATIVE_ERROR,
+        "worst relative error {worst:e}"
+    );
+    assert!(
+        worst > 0.0,
+        "an f32 kernel cannot match float64 exactly everywhere"
+    );
+
+    let special = [
+        0.0f32,
+        -0.0,
+        88.72,
+        88.73,
+        100.0,
+        f32::INFINITY,
+        -87.5,
+        -95.5,
+        -103.0,
+        -104.0,
+        -1e30,
+        f32::NEG_INFINITY,
+        f32::NAN,
+    ];
+    let found = values(
+        Tensor::<2>::from_data(
+            TensorData::new(special.to_vec(), [1, special.len()]),
+            &device,
+        )
+        .exp(),
+    );
+    assert_eq!(&found[..2], &[1.0, 1.0], "exp(±0)");
+    assert!(
+        found[2].is_finite() && found[2] > 3.3e38,
+        "exp(88.72) = {}",
+        found[2]
+    );
+    assert!(
+        found[3..6].iter().all(|&y| y == f32::INFINITY),
+        "overflow: {found:?}"
+    );
+    for (&x, &y) in special[6..9].iter().zip(&found[6..9]) {
+        let exact = f64::from(x).exp();
+        assert!(
+            (f64::from(y) - exact).abs() <= 1.5e-45 + 1e-6 * exact,
+            "subnormal exp({x}) = {y:e}"
+        );
+    }
+    assert!(
+        found[9..12].iter().all(|&y| y == 0.0),
+        "underflow: {found:?}"
+    );
+    assert!(found[12].is_nan(), "exp(NaN) = {}", found[12]);
+}
+
+#[test]
+fn softmax_rows_match_their_f64_definition() {
+    let device = Device::flex();
+    for (row_len, spread) in [
+        (1, 1.0f32),
+        (7, 3.0),
+        (8, 3.0),
+        (9, 30.0),
+        (203, 10.0),
+        (1000, 80.0),
+    ] {
+        let rows = 70;
+        let x: Vec<f32> = (0..rows * row_len)
+            .map(|k| spread * ((k as f32) * 0.618).sin())
+            .collect();
+        let found = values(burn::tensor::activation::softmax(
+            Tensor::<2>::from_data(TensorData::new(x.clone(), [rows, row_len]), &device),
+            1,
+        ));
+        for (row, found) in x.chunks(row_len).zip(found.chunks(row_len)) {
+            let max = row
+                .iter()
+                .fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+            let total: f64 = row.iter().map(|&v| (f64::from(v) - max).exp()).sum();
+            for (&v, &y) in row.iter().zip(found) {
+                let want = (f64::from(v) - max).exp() / total;
+                assert!(
+                    (f64::from(y) - want).abs() <= 1e-6 * want + 1e-12,
+                    "row length {row_len}: softmax {y:e}, definition {want:e}"
+                );
+            }
+        }
     }
 }
 

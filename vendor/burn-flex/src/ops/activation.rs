@@ -70,11 +70,9 @@ impl ActivationOps<Flex> for Flex {
         // 0.5 * x * (1 + erf(x / sqrt(2))); f32 through the vectorisable kernel (dtunet patch).
         use crate::ops::unary::erf_f64;
         let sqrt2_f64: f64 = core::f64::consts::SQRT_2;
-        unary_op(
-            tensor,
-            crate::ops::gelu_f32::gelu,
-            move |x: f64| 0.5 * x * (1.0 + erf_f64(x / sqrt2_f64)),
-        )
+        unary_op(tensor, crate::ops::gelu_f32::gelu, move |x: f64| {
+            0.5 * x * (1.0 + erf_f64(x / sqrt2_f64))
+        })
     }
 
     fn gelu_backward(x: FloatTensor<Flex>, grad: FloatTensor<Flex>) -> FloatTensor<Flex> {
@@ -368,14 +366,24 @@ fn softmax_row_f32_simd<S: macerator::Simd>(input: &[f32], output: &mut [f32]) {
         }
     }
 
-    // Pass 2: compute exp(x - max), store in output, accumulate sum.
-    // Scalar exp (no SIMD exp in macerator). This pass is the one that
-    // actually does memory reads + writes on the whole row, so scalar
-    // here still lands us at memory bandwidth.
-    let mut sum = 0.0f32;
-    for idx in 0..len {
-        let e = (input[idx] - max_val).exp();
-        output[idx] = e;
+    // Pass 2: compute exp(x - max) into output with the branch-free exp that
+    // LLVM vectorises, then sum it in SIMD lanes (dtunet patch; upstream
+    // called libm's scalar expf and summed serially in the same loop).
+    for (out, &x) in output.iter_mut().zip(input) {
+        *out = crate::ops::exp_f32::exp(x - max_val);
+    }
+    let mut sum = if simd_len >= lanes {
+        let mut sum_vec = 0.0f32.splat::<S>();
+        let mut j = 0;
+        while j < simd_len {
+            sum_vec = sum_vec + unsafe { vload_unaligned::<S, _>(output.as_ptr().add(j)) };
+            j += lanes;
+        }
+        sum_vec.reduce_add()
+    } else {
+        0.0
+    };
+    for &e in &output[simd_len..] {
         sum += e;
     }
 

@@ -102,6 +102,7 @@ pub mod conv_transpose;
 pub mod cumulative;
 pub mod deform_conv;
 mod elementwise_par;
+mod exp_f32;
 mod gelu_f32;
 pub mod expand;
 #[cfg(feature = "fft")]

@@ -161,7 +161,8 @@ where
 
 /// Exponential: e^x
 pub fn exp(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.exp(), |x| x.exp())
+    // f32 through the vectorisable kernel (dtunet patch).
+    unary_op(tensor, crate::ops::exp_f32::exp, |x| x.exp())
 }
 
 /// Natural logarithm: ln(x)
