@@ -7,7 +7,9 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
 
+use super::flex_ops::trains_on_flex;
 use super::init::{trunc_normal, trunc_normal_linear};
+use super::softmax::softmax_last_axis;
 
 /// Self-attention over `[B, N, D]` tokens; with the head-interaction parts present it first
 /// appends one summary token per head (HI attention).
@@ -107,15 +109,83 @@ impl Attention {
             .reshape([batch, n, 3, h, head_dim])
             .permute([2, 0, 3, 1, 4]);
         let part = |i: usize| qkv.clone().narrow(0, i, 1).reshape([batch, h, n, head_dim]);
-        let context = attention(
-            part(0),
-            part(1),
-            part(2),
+        let context = scaled_dot_product(part(0), part(1), part(2));
+        let merged = context.swap_dims(1, 2).reshape([batch, n, dim]);
+        self.proj.forward(merged)
+    }
+}
+
+/// `softmax(q·kᵀ / √d) · v` over heads `[B, h, N, d]`. A training step on Flex composes it from
+/// two matrix products around the fused softmax (whose backward is one pass); elsewhere it is
+/// Burn's attention operation (on Flex without autodiff, its fused CPU kernel).
+fn scaled_dot_product(query: Tensor<4>, key: Tensor<4>, value: Tensor<4>) -> Tensor<4> {
+    if trains_on_flex(&query.device()) {
+        let head_dim = query.dims()[3];
+        let scores = (query * (head_dim as f64).powf(-0.5)).matmul(key.swap_dims(2, 3));
+        softmax_last_axis(scores).matmul(value)
+    } else {
+        attention(
+            query,
+            key,
+            value,
             None,
             None,
             AttentionModuleOptions::default(),
-        );
-        let merged = context.swap_dims(1, 2).reshape([batch, n, dim]);
-        self.proj.forward(merged)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    fn heads(shape: [usize; 4], seed: f32, device: &Device) -> Tensor<4> {
+        let n = shape.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|k| 2.0 * ((k as f32 + seed) * 0.377).sin())
+            .collect();
+        Tensor::from_data(TensorData::new(values, shape), device)
+    }
+
+    fn values(tensor: Tensor<4>) -> Vec<f32> {
+        tensor.into_data().try_to_vec::<f32>().expect("f32")
+    }
+
+    #[test]
+    fn training_attention_on_flex_equals_burns_attention_and_its_gradients() {
+        let device = Device::flex().autodiff();
+        let shape = [2, 3, 11, 8];
+        let run = |fused: bool| {
+            let [q, k, v] = [1.0, 2.0, 3.0].map(|seed| heads(shape, seed, &device).require_grad());
+            let context = if fused {
+                scaled_dot_product(q.clone(), k.clone(), v.clone())
+            } else {
+                attention(
+                    q.clone(),
+                    k.clone(),
+                    v.clone(),
+                    None,
+                    None,
+                    AttentionModuleOptions::default(),
+                )
+            };
+            let grads = (context.clone() * heads(shape, 4.0, &device))
+                .sum()
+                .backward();
+            let grad = |x: &Tensor<4>| values(x.grad(&grads).expect("gradient"));
+            [values(context), grad(&q), grad(&k), grad(&v)]
+        };
+        let names = [
+            "context",
+            "query gradient",
+            "key gradient",
+            "value gradient",
+        ];
+        for ((fused, reference), name) in run(true).iter().zip(run(false)).zip(names) {
+            for (a, b) in fused.iter().zip(&reference) {
+                assert!((a - b).abs() <= 1e-5 + 1e-5 * b.abs(), "{name}: {a} vs {b}");
+            }
+        }
     }
 }
