@@ -201,6 +201,7 @@ fn bench_train(args: &TrainBenchArgs) -> Result<()> {
         pool = pool.num_threads(threads);
     }
     let pool = pool.build().context("cannot start worker threads")?;
+    args.backend.limit_cpu_threads(pool.current_num_threads());
     let model_config = ModelConfig {
         arch: args.arch,
         img_size: args.img_size,

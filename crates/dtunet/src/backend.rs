@@ -46,6 +46,17 @@ impl BackendKind {
         }
     }
 
+    /// Caps the CPU threads of the backend's own pool at `threads`: LibTorch (`tch`) keeps an
+    /// intra-op pool outside rayon; flex runs on the caller's rayon pool, and the GPU backends
+    /// compute on the device, so for them this does nothing.
+    #[allow(unused_variables)]
+    pub fn limit_cpu_threads(self, threads: usize) {
+        #[cfg(feature = "tch")]
+        if self == Self::Tch {
+            tch::set_num_threads(i32::try_from(threads).unwrap_or(i32::MAX));
+        }
+    }
+
     /// The device `index` of this backend (GPU ordinal for CUDA / LibTorch-CUDA; ignored by
     /// flex and wgpu, which take the default adapter). Fails when the binary lacks the feature.
     pub fn device(self, index: Option<usize>) -> Result<Device> {
