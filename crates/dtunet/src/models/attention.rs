@@ -137,6 +137,7 @@ fn scaled_dot_product(query: Tensor<4>, key: Tensor<4>, value: Tensor<4>) -> Ten
 
 #[cfg(test)]
 mod tests {
+    use super::super::flex_ops::testing::{assert_close, values};
     use super::*;
     use burn::tensor::TensorData;
 
@@ -146,10 +147,6 @@ mod tests {
             .map(|k| 2.0 * ((k as f32 + seed) * 0.377).sin())
             .collect();
         Tensor::from_data(TensorData::new(values, shape), device)
-    }
-
-    fn values(tensor: Tensor<4>) -> Vec<f32> {
-        tensor.into_data().try_to_vec::<f32>().expect("f32")
     }
 
     #[test]
@@ -183,9 +180,7 @@ mod tests {
             "value gradient",
         ];
         for ((fused, reference), name) in run(true).iter().zip(run(false)).zip(names) {
-            for (a, b) in fused.iter().zip(&reference) {
-                assert!((a - b).abs() <= 1e-5 + 1e-5 * b.abs(), "{name}: {a} vs {b}");
-            }
+            assert_close(fused, &reference, [1e-5, 1e-5], name);
         }
     }
 }

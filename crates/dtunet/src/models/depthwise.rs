@@ -1,21 +1,28 @@
 //! The depthwise 3×3 convolution of DAFF (SPEC §4.1) on channels-last maps.
 //!
 //! `out[b, y, x, c] = bias[c] + Σ_{i,j ∈ 0..3} taps[3i + j, c] · in[b, y + i − 1, x + j − 1, c]`
-//! with zero padding: stride 1, same size. On the Flex CPU backend (plain or autodiff) it is one
-//! backend-extension operation with a handwritten backward, so a training step pays one pass
-//! forward and two backward; on other backends it is composed from tensor operations (nine
-//! shifted copies of the zero-padded map), which every backend differentiates. (Burn's grouped
-//! `conv2d` with one group per channel was tried there: a LibTorch training step got 3–5×
-//! slower, because burn-tch keeps Burn's default weight gradient, one convolution per group.)
+//! with zero padding: stride 1, same size. It is one backend-extension operation on the Flex CPU
+//! backend (plain or autodiff: our kernels and a handwritten backward, so a training step pays
+//! one pass forward and two backward) and on LibTorch (`--features tch`: LibTorch's grouped
+//! convolution and its backward, see `libtorch`). On the other backends it is composed from
+//! tensor operations (nine shifted copies of the zero-padded map), which every backend
+//! differentiates. (Burn's grouped `conv2d` with one group per channel made a LibTorch training
+//! step 3–5× slower: burn-tch keeps Burn's default weight gradient, one convolution per group.)
+
+// burn-tch is deprecated upstream and the `tch` feature opts into it; `backend_extension`
+// names `LibTorch` in every impl it generates, so the allowance covers this module.
+#![cfg_attr(feature = "tch", allow(deprecated))]
 
 mod kernels;
+#[cfg(feature = "tch")]
+mod libtorch;
 
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use burn_flex::FlexTensor;
 
 use super::flex_ops::{contiguous_f32, f32_values, flex_tensor, runs_on_flex};
@@ -24,7 +31,7 @@ use super::flex_ops::{contiguous_f32, f32_values, flex_tensor, runs_on_flex};
 const TAPS: usize = 9;
 
 /// The fused depthwise 3×3 convolution as a backend operation.
-#[backend_extension(Flex, Autodiff)]
+#[backend_extension(Flex, LibTorch: cfg(feature = "tch"), Autodiff)]
 pub trait DepthwiseConvBackend: Backend {
     /// `input: [B, H, W, C]`, `taps: [9, C]` (row-major 3×3 positions), `bias: [C]` →
     /// `[B, H, W, C]`.
@@ -37,7 +44,7 @@ pub trait DepthwiseConvBackend: Backend {
 
 /// The depthwise 3×3 convolution of `map: [B, H, W, C]` with `taps: [9, C]` and `bias: [C]`.
 pub fn depthwise_conv3x3(map: Tensor<4>, taps: Tensor<2>, bias: Tensor<1>) -> Tensor<4> {
-    if runs_on_flex(&map.device()) {
+    if has_fused_operation(&map.device()) {
         Tensor::from_dispatch(<Dispatch as DepthwiseConvBackend>::depthwise_conv3x3(
             map.into_dispatch(),
             taps.into_dispatch(),
@@ -46,6 +53,16 @@ pub fn depthwise_conv3x3(map: Tensor<4>, taps: Tensor<2>, bias: Tensor<1>) -> Te
     } else {
         depthwise_conv3x3_composed(map, taps, bias)
     }
+}
+
+/// Whether `device`'s backend implements [`DepthwiseConvBackend`]: Flex, and LibTorch in a
+/// `tch` build.
+fn has_fused_operation(device: &Device) -> bool {
+    #[cfg(feature = "tch")]
+    if libtorch::runs_on_libtorch(device) {
+        return true;
+    }
+    runs_on_flex(device)
 }
 
 /// [`depthwise_conv3x3`] from tensor operations: the sum of nine shifted copies of the
@@ -178,37 +195,18 @@ impl<C: CheckpointStrategy> DepthwiseConvBackend for Autodiff<Flex, C> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::flex_ops::testing::{assert_close, values, wave};
     use super::*;
-    use burn::tensor::{Device, TensorData};
+
+    /// Depthwise results agree to float rounding of nine-term sums.
+    const TOLERANCE: [f32; 2] = [2e-5, 2e-5];
 
     fn tensor<const D: usize>(shape: [usize; D], seed: f32, device: &Device) -> Tensor<D> {
-        let n = shape.iter().product();
-        let values: Vec<f32> = (0..n)
-            .map(|k| ((k as f32 + seed) * 0.731).sin() + 0.1 * seed)
-            .collect();
-        Tensor::from_data(TensorData::new(values, shape), device)
+        wave(shape, seed, 1.0, device)
     }
 
-    fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-        tensor.into_data().try_to_vec::<f32>().expect("f32")
-    }
-
-    fn assert_close(got: &[f32], want: &[f32], what: &str) {
-        assert_eq!(got.len(), want.len(), "{what}: length");
-        for (k, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= 2e-5 * w.abs().max(1.0),
-                "{what}[{k}]: fused {g}, composed {w}"
-            );
-        }
-    }
-
-    /// Forward output and input/tap/bias gradients of `Σ output · upstream`.
-    fn run(
-        fused: bool,
-        shape: [usize; 4],
-        device: &Device,
-    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    /// Forward output and input, tap and bias gradients of `Σ output · upstream`.
+    fn run(fused: bool, shape: [usize; 4], device: &Device) -> [Vec<f32>; 4] {
         let channels = shape[3];
         let map = tensor(shape, 1.0, device).require_grad();
         let taps = tensor([TAPS, channels], 2.0, device).require_grad();
@@ -220,36 +218,53 @@ mod tests {
             depthwise_conv3x3_composed(map.clone(), taps.clone(), bias.clone())
         };
         let grads = (output.clone() * upstream).sum().backward();
-        (
+        [
             values(output),
             values(map.grad(&grads).expect("input gradient")),
             values(taps.grad(&grads).expect("taps gradient")),
             values(bias.grad(&grads).expect("bias gradient")),
-        )
+        ]
     }
 
-    #[test]
-    fn fused_convolution_and_its_gradients_equal_the_composed_one() {
-        let device = Device::flex().autodiff();
+    /// The fused operation on `device` (with autodiff), its output and gradients, against the
+    /// composed form on the same device.
+    fn assert_fused_equals_composed(device: &Device) {
+        assert!(has_fused_operation(device));
+        let names = ["output", "input gradient", "taps gradient", "bias gradient"];
         for shape in [[2, 5, 7, 12], [1, 1, 1, 3], [3, 4, 2, 33]] {
-            let fused = run(true, shape, &device);
-            let composed = run(false, shape, &device);
-            assert_close(&fused.0, &composed.0, "output");
-            assert_close(&fused.1, &composed.1, "input gradient");
-            assert_close(&fused.2, &composed.2, "taps gradient");
-            assert_close(&fused.3, &composed.3, "bias gradient");
+            let composed = run(false, shape, device);
+            for ((fused, composed), name) in
+                run(true, shape, device).iter().zip(composed).zip(names)
+            {
+                assert_close(fused, &composed, TOLERANCE, name);
+            }
         }
     }
 
-    #[test]
-    fn fused_convolution_runs_without_autodiff() {
-        let device = Device::flex();
+    /// The fused forward on `device` (without autodiff) against the composed form.
+    fn assert_fused_forward_equals_composed(device: &Device) {
+        assert!(has_fused_operation(device));
         let shape = [2, 3, 4, 5];
-        let map = tensor(shape, 1.0, &device);
-        let taps = tensor([TAPS, 5], 2.0, &device);
-        let bias = tensor([5], 3.0, &device);
+        let map = tensor(shape, 1.0, device);
+        let taps = tensor([TAPS, 5], 2.0, device);
+        let bias = tensor([5], 3.0, device);
         let fused = values(depthwise_conv3x3(map.clone(), taps.clone(), bias.clone()));
         let composed = values(depthwise_conv3x3_composed(map, taps, bias));
-        assert_close(&fused, &composed, "output");
+        assert_close(&fused, &composed, TOLERANCE, "output");
+    }
+
+    #[test]
+    fn flex_convolution_and_its_gradients_equal_the_composed_one() {
+        assert_fused_equals_composed(&Device::flex().autodiff());
+        assert_fused_forward_equals_composed(&Device::flex());
+    }
+
+    /// `cargo test --release -p dtunet --features tch depthwise`, built as tools/build-tch.sh
+    /// builds (torch 2.9.0); CI builds no LibTorch.
+    #[cfg(feature = "tch")]
+    #[test]
+    fn libtorch_convolution_and_its_gradients_equal_the_composed_one() {
+        assert_fused_equals_composed(&Device::libtorch().autodiff());
+        assert_fused_forward_equals_composed(&Device::libtorch());
     }
 }

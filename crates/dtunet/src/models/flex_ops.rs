@@ -47,6 +47,43 @@ pub(super) fn flex_tensor(values: Vec<f32>, shape: &[usize], dtype: DType) -> Fl
     }
 }
 
+/// Inputs and comparisons shared by the tests of the fused operations.
+#[cfg(test)]
+pub(super) mod testing {
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    /// A deterministic `shape` tensor: `spread · sin(0.731 (k + seed)) + 0.1 seed` at flat
+    /// index `k`.
+    pub fn wave<const D: usize>(
+        shape: [usize; D],
+        seed: f32,
+        spread: f32,
+        device: &Device,
+    ) -> Tensor<D> {
+        let n = shape.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|k| spread * ((k as f32 + seed) * 0.731).sin() + 0.1 * seed)
+            .collect();
+        Tensor::from_data(TensorData::new(values, shape), device)
+    }
+
+    /// The f32 values of `tensor`, row-major.
+    pub fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+        tensor.into_data().try_to_vec::<f32>().expect("f32")
+    }
+
+    /// Asserts `|got − want| ≤ absolute + relative · |want|` element by element.
+    pub fn assert_close(got: &[f32], want: &[f32], [absolute, relative]: [f32; 2], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        for (k, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= absolute + relative * w.abs(),
+                "{what}[{k}]: {g}, expected {w}"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -140,35 +140,17 @@ impl<C: CheckpointStrategy> SoftmaxBackend for Autodiff<Flex, C> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::flex_ops::testing::{assert_close, values, wave};
     use super::*;
-    use burn::tensor::{Device, TensorData};
+    use burn::tensor::Device;
 
-    fn tensor(shape: [usize; 4], seed: f32, spread: f32, device: &Device) -> Tensor<4> {
-        let n = shape.iter().product();
-        let values: Vec<f32> = (0..n)
-            .map(|k| spread * ((k as f32 + seed) * 0.731).sin() + 0.1 * seed)
-            .collect();
-        Tensor::from_data(TensorData::new(values, shape), device)
-    }
-
-    fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-        tensor.into_data().try_to_vec::<f32>().expect("f32")
-    }
-
-    fn assert_close(got: &[f32], want: &[f32], what: &str) {
-        assert_eq!(got.len(), want.len(), "{what}: length");
-        for (k, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= 1e-6 + 1e-5 * w.abs(),
-                "{what}[{k}]: fused {g}, composed {w}"
-            );
-        }
-    }
+    /// Softmax values and gradients agree to float rounding of row sums.
+    const TOLERANCE: [f32; 2] = [1e-6, 1e-5];
 
     /// Softmax output and the gradient of `Σ output · upstream` with respect to the scores.
     fn run(fused: bool, shape: [usize; 4], spread: f32, device: &Device) -> (Vec<f32>, Vec<f32>) {
-        let scores = tensor(shape, 1.0, spread, device).require_grad();
-        let upstream = tensor(shape, 2.0, 1.0, device);
+        let scores = wave(shape, 1.0, spread, device).require_grad();
+        let upstream = wave(shape, 2.0, 1.0, device);
         let output = if fused {
             softmax_last_axis(scores.clone())
         } else {
@@ -190,8 +172,8 @@ mod tests {
         ] {
             let (output, grad) = run(true, shape, spread, &device);
             let (composed_output, composed_grad) = run(false, shape, spread, &device);
-            assert_close(&output, &composed_output, "output");
-            assert_close(&grad, &composed_grad, "scores gradient");
+            assert_close(&output, &composed_output, TOLERANCE, "output");
+            assert_close(&grad, &composed_grad, TOLERANCE, "scores gradient");
             for row in output.chunks(shape[3]) {
                 let total: f32 = row.iter().sum();
                 assert!((total - 1.0).abs() < 1e-5, "row sums to {total}");
@@ -204,7 +186,7 @@ mod tests {
         // One row by hand: y = (0.2, 0.3, 0.5), ∂y = (1, 2, 4): Σ ∂y·y = 2.8.
         let grad = input_grad(&[0.2, 0.3, 0.5], &[1.0, 2.0, 4.0], 3);
         let expected = [0.2 * (1.0 - 2.8), 0.3 * (2.0 - 2.8), 0.5 * (4.0 - 2.8)];
-        assert_close(&grad, &expected, "by hand");
+        assert_close(&grad, &expected, TOLERANCE, "by hand");
         // Rows longer than the running-sum width, and many rows across tasks.
         let row_len = 19;
         let rows = 3 * ROWS_PER_TASK + 5;
@@ -231,7 +213,7 @@ mod tests {
     #[test]
     fn fused_softmax_without_autodiff_equals_its_definition() {
         let shape = [2, 3, 4, 5];
-        let scores = tensor(shape, 1.0, 3.0, &Device::flex());
+        let scores = wave(shape, 1.0, 3.0, &Device::flex());
         let inputs = values(scores.clone());
         let fused = values(softmax_last_axis(scores));
         for (row, found) in inputs.chunks(shape[3]).zip(fused.chunks(shape[3])) {

@@ -1,0 +1,150 @@
+//! The depthwise 3×3 convolution on LibTorch (`--features tch`): one LibTorch grouped
+//! convolution forward and, under autodiff, LibTorch's own convolution backward, reached through
+//! LibTorch's autograd on a graph of this one operation. Burn's grouped `conv2d` on burn-tch
+//! differentiates the weight one group at a time, and the composed form costs nine shifted
+//! copies each way; this is the operation PyTorch runs for `nn.Conv2d(C, C, 3, groups=C)`.
+//!
+//! The channels-last map `[B, H, W, C]` is handed to LibTorch as the `[B, C, H, W]` view with
+//! channels-last strides (no copy); LibTorch keeps that memory format, so the output and the
+//! input gradient come back as contiguous `[B, H, W, C]` once the view is undone.
+
+use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, DispatchDevice, LibTorch};
+use burn::tensor::Device;
+use burn_tch::TchTensor;
+
+use super::DepthwiseConvBackend;
+
+/// Whether `device` is a LibTorch device (CPU or CUDA), with or without autodiff.
+pub(super) fn runs_on_libtorch(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::LibTorch(_)
+    )
+}
+
+/// `[B, H, W, C]` → the `[B, C, H, W]` view of the same memory.
+fn channels_first(map: &tch::Tensor) -> tch::Tensor {
+    map.permute([0, 3, 1, 2])
+}
+
+/// `[B, C, H, W]` (channels-last strides) → the `[B, H, W, C]` view of the same memory.
+fn channels_last(map: &tch::Tensor) -> tch::Tensor {
+    map.permute([0, 2, 3, 1])
+}
+
+/// `map: [B, C, H, W]`, `taps: [9, C]`, `bias: [C]` → `[B, C, H, W]`: LibTorch's grouped
+/// convolution with one group per channel, zero padding 1, stride 1.
+fn convolve(map: &tch::Tensor, taps: &tch::Tensor, bias: &tch::Tensor) -> tch::Tensor {
+    let channels = taps.size()[1];
+    let weight = taps.transpose(0, 1).reshape([channels, 1, 3, 3]);
+    map.conv2d(&weight, Some(bias), [1, 1], [1, 1], [1, 1], channels)
+}
+
+/// The forward without a graph: `[B, H, W, C]` → `[B, H, W, C]`.
+fn forward(input: &TchTensor, taps: &TchTensor, bias: &TchTensor) -> TchTensor {
+    let output =
+        tch::no_grad(|| convolve(&channels_first(&input.tensor), &taps.tensor, &bias.tensor));
+    TchTensor::new(channels_last(&output))
+}
+
+impl DepthwiseConvBackend for LibTorch {
+    fn depthwise_conv3x3(
+        input: FloatTensor<Self>,
+        taps: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        forward(&input, &taps, &bias)
+    }
+}
+
+/// What the backward needs: LibTorch's graph of the forward.
+#[derive(Clone, Debug)]
+struct ConvolutionGraph {
+    /// The `[B, C, H, W]` output, attached to LibTorch's autograd graph.
+    output: TchTensor,
+    /// The graph's leaves, views of the forward's inputs: map `[B, C, H, W]`, taps `[9, C]`,
+    /// bias `[C]`. Each shares its input's storage record, so Burn does not overwrite an
+    /// input in place while the graph still reads it.
+    leaves: [TchTensor; 3],
+}
+
+/// The backward of the LibTorch convolution: input, tap and bias gradients.
+#[derive(Debug)]
+struct DepthwiseConv3x3Backward;
+
+impl Backward<LibTorch, 3> for DepthwiseConv3x3Backward {
+    type State = ConvolutionGraph;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let output_grad = grads.consume::<LibTorch>(&ops.node);
+        let ConvolutionGraph { output, leaves } = ops.state;
+        let leaf_tensors = leaves.each_ref().map(|leaf| &leaf.tensor);
+        // ∂/∂output of Σ output ⊙ upstream is upstream exactly, so LibTorch's autograd
+        // back-propagates the upstream gradient through the convolution.
+        let [map_grad, taps_grad, bias_grad] = tch::with_grad(|| {
+            let upstream = channels_first(&output_grad.tensor);
+            let objective = (&output.tensor * &upstream).sum(None);
+            let grads = tch::Tensor::run_backward(&[objective], &leaf_tensors, false, false);
+            <[tch::Tensor; 3]>::try_from(grads).expect("one gradient per leaf")
+        });
+        let [node_input, node_taps, node_bias] = ops.parents;
+        if let Some(node) = node_input {
+            grads.register::<LibTorch>(node.id, TchTensor::new(channels_last(&map_grad)));
+        }
+        if let Some(node) = node_taps {
+            grads.register::<LibTorch>(node.id, TchTensor::new(taps_grad));
+        }
+        if let Some(node) = node_bias {
+            grads.register::<LibTorch>(node.id, TchTensor::new(bias_grad));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> DepthwiseConvBackend for Autodiff<LibTorch, C> {
+    fn depthwise_conv3x3(
+        input: FloatTensor<Self>,
+        taps: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        match DepthwiseConv3x3Backward
+            .prepare::<C>([input.node(), taps.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let [input, taps, bias] = [input, taps, bias].map(|tensor| tensor.into_primitive());
+                let leaves = [
+                    (channels_first(&input.tensor), input.storage),
+                    (taps.tensor.shallow_clone(), taps.storage),
+                    (bias.tensor.shallow_clone(), bias.storage),
+                ]
+                .map(|(tensor, storage)| {
+                    TchTensor::from_existing(tensor.detach().set_requires_grad(true), storage)
+                });
+                let output = tch::with_grad(|| {
+                    convolve(&leaves[0].tensor, &leaves[1].tensor, &leaves[2].tensor)
+                });
+                let output = TchTensor::new(output);
+                let result = TchTensor::from_existing(
+                    channels_last(&output.tensor.detach()),
+                    output.storage.clone(),
+                );
+                prep.finish(ConvolutionGraph { output, leaves }, result)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(
+                &input.into_primitive(),
+                &taps.into_primitive(),
+                &bias.into_primitive(),
+            )),
+        }
+    }
+}
