@@ -28,11 +28,12 @@ use burn::nn::{
     PaddingConfig2d,
 };
 use burn::tensor::activation::silu;
-use burn::tensor::module::{attention, interpolate};
-use burn::tensor::ops::{AttentionModuleOptions, InterpolateMode, InterpolateOptions};
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Int, Tensor};
 
 use super::NoisePredictor;
+use super::attention::scaled_dot_product;
 use super::config::ModelConfig;
 use super::embedding::timestep_embedding;
 use super::weights::{KeyPart, KeyRename};
@@ -220,14 +221,7 @@ impl AttentionBlock {
                 .reshape([batch, heads, head_dim, length])
                 .swap_dims(2, 3) // [B, heads, T, C/heads]
         };
-        let context = attention(
-            part(0),
-            part(1),
-            part(2),
-            None,
-            None,
-            AttentionModuleOptions::default(),
-        ); // [B, heads, T, C/heads]
+        let context = scaled_dot_product(part(0), part(1), part(2)); // [B, heads, T, C/heads]
         let context = context.swap_dims(2, 3).reshape([batch, channels, length]); // [B, C, T]
         let out = x + self.proj_out.forward(context);
         out.reshape([batch, channels, height, width])
@@ -488,6 +482,7 @@ impl NoisePredictor for UNet {
 
 #[cfg(test)]
 mod tests {
+    use super::super::flex_ops::testing::{assert_close, values, wave};
     use super::*;
     use crate::models::config::Architecture;
 
@@ -539,6 +534,24 @@ mod tests {
         // The final conv is zero-initialised, as in guided-diffusion.
         let max = eps.abs().max().into_scalar::<f32>();
         assert_eq!(max, 0.0);
+    }
+
+    #[test]
+    fn attention_block_trains_with_the_values_it_infers() {
+        // A training step on Flex runs attention through the fused softmax; inference runs
+        // Burn's attention kernel. `proj_out` is re-initialised non-zero so attention reaches
+        // the output.
+        let device = Device::flex().autodiff();
+        let mut block = AttentionBlock::new(32, 2, &device);
+        block.proj_out = Conv1dConfig::new(32, 32, 1).init(&device);
+        let x = wave([2, 32, 4, 6], 1.0, 1.5, &device).require_grad();
+        let trained = block.forward(x.clone());
+        let grads = trained.clone().sum().backward();
+        let qkv_grad = values(block.qkv.weight.grad(&grads).expect("qkv weight gradient"));
+        assert!(qkv_grad.iter().all(|g| g.is_finite()));
+        assert!(qkv_grad.iter().any(|&g| g != 0.0));
+        let inferred = block.valid().forward(x.without_autodiff());
+        assert_close(&values(trained), &values(inferred), [1e-5, 1e-5], "output");
     }
 
     #[test]
