@@ -126,13 +126,77 @@ impl DepthwiseConvBackend for Flex {
     }
 }
 
+/// The training half of a backend's fused convolution: a forward that keeps what the backward
+/// needs, and the backward. [`Autodiff`] over such a backend runs the operation with it.
+trait DepthwiseConvTraining: DepthwiseConvBackend {
+    /// What the forward keeps for the backward.
+    type Saved: Clone + Send + std::fmt::Debug + 'static;
+
+    /// The output `[B, H, W, C]` of [`DepthwiseConvBackend::depthwise_conv3x3`] and what its
+    /// backward needs.
+    fn forward_saving(
+        input: FloatTensor<Self>,
+        taps: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, Self::Saved);
+
+    /// The input `[B, H, W, C]`, taps `[9, C]` and bias `[C]` gradients for the output
+    /// gradient `[B, H, W, C]`, each computed only where `wanted`.
+    fn gradients(
+        saved: Self::Saved,
+        output_grad: FloatTensor<Self>,
+        wanted: [bool; 3],
+    ) -> [Option<FloatTensor<Self>>; 3];
+}
+
+impl DepthwiseConvTraining for Flex {
+    /// The forward's input map and taps.
+    type Saved = (FlexTensor, FlexTensor);
+
+    fn forward_saving(
+        input: FlexTensor,
+        taps: FlexTensor,
+        bias: FlexTensor,
+    ) -> (FlexTensor, Self::Saved) {
+        let output = flex_forward(input.clone(), taps.clone(), bias);
+        (output, (input, taps))
+    }
+
+    fn gradients(
+        (input, taps): Self::Saved,
+        output_grad: FlexTensor,
+        [want_input, want_taps, want_bias]: [bool; 3],
+    ) -> [Option<FlexTensor>; 3] {
+        let shape = map_shape(&input);
+        let dtype = input.dtype();
+        let output_grad = contiguous_f32(output_grad);
+        let output_grad = f32_values(&output_grad);
+        let input_grad = want_input.then(|| {
+            let taps = contiguous_f32(taps);
+            let input_grad = kernels::input_grad(output_grad, shape, f32_values(&taps));
+            flex_tensor(input_grad, &shape.dims(), dtype)
+        });
+        let (taps_grad, bias_grad) = if want_taps || want_bias {
+            let input = contiguous_f32(input);
+            let (taps_grad, bias_grad) =
+                kernels::parameter_grads(f32_values(&input), output_grad, shape);
+            (
+                want_taps.then(|| flex_tensor(taps_grad, &[TAPS, shape.channels], dtype)),
+                want_bias.then(|| flex_tensor(bias_grad, &[shape.channels], dtype)),
+            )
+        } else {
+            (None, None)
+        };
+        [input_grad, taps_grad, bias_grad]
+    }
+}
+
 /// The backward of the fused convolution: input, tap and bias gradients.
 #[derive(Debug)]
 struct DepthwiseConv3x3Backward;
 
-impl Backward<Flex, 3> for DepthwiseConv3x3Backward {
-    /// The forward's input map and taps.
-    type State = (FlexTensor, FlexTensor);
+impl<B: DepthwiseConvTraining> Backward<B, 3> for DepthwiseConv3x3Backward {
+    type State = B::Saved;
 
     fn backward(
         self,
@@ -140,34 +204,18 @@ impl Backward<Flex, 3> for DepthwiseConv3x3Backward {
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let [node_input, node_taps, node_bias] = ops.parents;
-        let output_grad = grads.consume::<Flex>(&ops.node);
-        let (input, taps) = ops.state;
-        let shape = map_shape(&input);
-        let dtype = input.dtype();
-        let output_grad = contiguous_f32(output_grad);
-        let output_grad = f32_values(&output_grad);
-        if let Some(node) = node_input {
-            let taps = contiguous_f32(taps);
-            let input_grad = kernels::input_grad(output_grad, shape, f32_values(&taps));
-            grads.register::<Flex>(node.id, flex_tensor(input_grad, &shape.dims(), dtype));
-        }
-        if node_taps.is_some() || node_bias.is_some() {
-            let input = contiguous_f32(input);
-            let (taps_grad, bias_grad) =
-                kernels::parameter_grads(f32_values(&input), output_grad, shape);
-            if let Some(node) = node_taps {
-                let taps_grad = flex_tensor(taps_grad, &[TAPS, shape.channels], dtype);
-                grads.register::<Flex>(node.id, taps_grad);
-            }
-            if let Some(node) = node_bias {
-                grads.register::<Flex>(node.id, flex_tensor(bias_grad, &[shape.channels], dtype));
+        let output_grad = grads.consume::<B>(&ops.node);
+        let wanted = ops.parents.each_ref().map(Option::is_some);
+        let gradients = B::gradients(ops.state, output_grad, wanted);
+        for (node, gradient) in ops.parents.into_iter().zip(gradients) {
+            if let (Some(node), Some(gradient)) = (node, gradient) {
+                grads.register::<B>(node.id, gradient);
             }
         }
     }
 }
 
-impl<C: CheckpointStrategy> DepthwiseConvBackend for Autodiff<Flex, C> {
+impl<B: DepthwiseConvTraining, C: CheckpointStrategy> DepthwiseConvBackend for Autodiff<B, C> {
     fn depthwise_conv3x3(
         input: FloatTensor<Self>,
         taps: FloatTensor<Self>,
@@ -179,12 +227,14 @@ impl<C: CheckpointStrategy> DepthwiseConvBackend for Autodiff<Flex, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let input = input.into_primitive();
-                let taps = taps.into_primitive();
-                let output = flex_forward(input.clone(), taps.clone(), bias.into_primitive());
-                prep.finish((input, taps), output)
+                let (output, saved) = B::forward_saving(
+                    input.into_primitive(),
+                    taps.into_primitive(),
+                    bias.into_primitive(),
+                );
+                prep.finish(saved, output)
             }
-            OpsKind::UnTracked(prep) => prep.finish(flex_forward(
+            OpsKind::UnTracked(prep) => prep.finish(B::depthwise_conv3x3(
                 input.into_primitive(),
                 taps.into_primitive(),
                 bias.into_primitive(),
@@ -205,10 +255,16 @@ mod tests {
         wave(shape, seed, 1.0, device)
     }
 
-    /// Forward output and input, tap and bias gradients of `Σ output · upstream`.
-    fn run(fused: bool, shape: [usize; 4], device: &Device) -> [Vec<f32>; 4] {
+    /// Forward output and, of `Σ output · upstream`, the input gradient (when `map_is_tracked`;
+    /// empty otherwise) and the tap and bias gradients.
+    fn run(fused: bool, shape: [usize; 4], map_is_tracked: bool, device: &Device) -> [Vec<f32>; 4] {
         let channels = shape[3];
-        let map = tensor(shape, 1.0, device).require_grad();
+        let map = tensor(shape, 1.0, device);
+        let map = if map_is_tracked {
+            map.require_grad()
+        } else {
+            map
+        };
         let taps = tensor([TAPS, channels], 2.0, device).require_grad();
         let bias = tensor([channels], 3.0, device).require_grad();
         let upstream = tensor(shape, 4.0, device);
@@ -220,7 +276,7 @@ mod tests {
         let grads = (output.clone() * upstream).sum().backward();
         [
             values(output),
-            values(map.grad(&grads).expect("input gradient")),
+            map.grad(&grads).map(values).unwrap_or_default(),
             values(taps.grad(&grads).expect("taps gradient")),
             values(bias.grad(&grads).expect("bias gradient")),
         ]
@@ -231,11 +287,20 @@ mod tests {
     fn assert_fused_equals_composed(device: &Device) {
         assert!(has_fused_operation(device));
         let names = ["output", "input gradient", "taps gradient", "bias gradient"];
-        for shape in [[2, 5, 7, 12], [1, 1, 1, 3], [3, 4, 2, 33]] {
-            let composed = run(false, shape, device);
-            for ((fused, composed), name) in
-                run(true, shape, device).iter().zip(composed).zip(names)
-            {
+        for (shape, map_is_tracked) in [
+            ([2, 5, 7, 12], true),
+            ([1, 1, 1, 3], true),
+            ([3, 4, 2, 33], true),
+            ([2, 3, 4, 5], false),
+        ] {
+            let fused = run(true, shape, map_is_tracked, device);
+            let composed = run(false, shape, map_is_tracked, device);
+            assert_eq!(
+                fused[1].is_empty(),
+                !map_is_tracked,
+                "input gradient only when tracked"
+            );
+            for ((fused, composed), name) in fused.iter().zip(composed).zip(names) {
                 assert_close(fused, &composed, TOLERANCE, name);
             }
         }

@@ -8,15 +8,12 @@
 //! channels-last strides (no copy); LibTorch keeps that memory format, so the output and the
 //! input gradient come back as contiguous `[B, H, W, C]` once the view is undone.
 
-use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, DispatchDevice, LibTorch};
+use burn::backend::{DispatchDevice, LibTorch};
 use burn::tensor::Device;
 use burn_tch::TchTensor;
 
-use super::DepthwiseConvBackend;
+use super::{DepthwiseConvBackend, DepthwiseConvTraining};
 
 /// Whether `device` is a LibTorch device (CPU or CUDA), with or without autodiff.
 pub(super) fn runs_on_libtorch(device: &Device) -> bool {
@@ -63,7 +60,7 @@ impl DepthwiseConvBackend for LibTorch {
 
 /// What the backward needs: LibTorch's graph of the forward.
 #[derive(Clone, Debug)]
-struct ConvolutionGraph {
+pub(super) struct ConvolutionGraph {
     /// The `[B, C, H, W]` output, attached to LibTorch's autograd graph.
     output: TchTensor,
     /// The graph's leaves, views of the forward's inputs: map `[B, C, H, W]`, taps `[9, C]`,
@@ -72,79 +69,60 @@ struct ConvolutionGraph {
     leaves: [TchTensor; 3],
 }
 
-/// The backward of the LibTorch convolution: input, tap and bias gradients.
-#[derive(Debug)]
-struct DepthwiseConv3x3Backward;
+impl DepthwiseConvTraining for LibTorch {
+    type Saved = ConvolutionGraph;
 
-impl Backward<LibTorch, 3> for DepthwiseConv3x3Backward {
-    type State = ConvolutionGraph;
+    fn forward_saving(
+        input: TchTensor,
+        taps: TchTensor,
+        bias: TchTensor,
+    ) -> (TchTensor, ConvolutionGraph) {
+        let leaves = [
+            (channels_first(&input.tensor), input.storage),
+            (taps.tensor.shallow_clone(), taps.storage),
+            (bias.tensor.shallow_clone(), bias.storage),
+        ]
+        .map(|(tensor, storage)| {
+            TchTensor::from_existing(tensor.detach().set_requires_grad(true), storage)
+        });
+        let output =
+            tch::with_grad(|| convolve(&leaves[0].tensor, &leaves[1].tensor, &leaves[2].tensor));
+        let output = TchTensor::new(output);
+        let result = TchTensor::from_existing(
+            channels_last(&output.tensor.detach()),
+            output.storage.clone(),
+        );
+        (result, ConvolutionGraph { output, leaves })
+    }
 
-    fn backward(
-        self,
-        ops: Ops<Self::State, 3>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let output_grad = grads.consume::<LibTorch>(&ops.node);
-        let ConvolutionGraph { output, leaves } = ops.state;
-        let leaf_tensors = leaves.each_ref().map(|leaf| &leaf.tensor);
+    fn gradients(
+        ConvolutionGraph { output, leaves }: ConvolutionGraph,
+        output_grad: TchTensor,
+        wanted: [bool; 3],
+    ) -> [Option<TchTensor>; 3] {
+        let wanted_leaves: Vec<&tch::Tensor> = leaves
+            .iter()
+            .zip(wanted)
+            .filter(|(_, want)| *want)
+            .map(|(leaf, _)| &leaf.tensor)
+            .collect();
+        if wanted_leaves.is_empty() {
+            return [None, None, None];
+        }
         // ∂/∂output of Σ output ⊙ upstream is upstream exactly, so LibTorch's autograd
         // back-propagates the upstream gradient through the convolution.
-        let [map_grad, taps_grad, bias_grad] = tch::with_grad(|| {
+        let mut gradients = tch::with_grad(|| {
             let upstream = channels_first(&output_grad.tensor);
             let objective = (&output.tensor * &upstream).sum(None);
-            let grads = tch::Tensor::run_backward(&[objective], &leaf_tensors, false, false);
-            <[tch::Tensor; 3]>::try_from(grads).expect("one gradient per leaf")
-        });
-        let [node_input, node_taps, node_bias] = ops.parents;
-        if let Some(node) = node_input {
-            grads.register::<LibTorch>(node.id, TchTensor::new(channels_last(&map_grad)));
-        }
-        if let Some(node) = node_taps {
-            grads.register::<LibTorch>(node.id, TchTensor::new(taps_grad));
-        }
-        if let Some(node) = node_bias {
-            grads.register::<LibTorch>(node.id, TchTensor::new(bias_grad));
-        }
-    }
-}
-
-impl<C: CheckpointStrategy> DepthwiseConvBackend for Autodiff<LibTorch, C> {
-    fn depthwise_conv3x3(
-        input: FloatTensor<Self>,
-        taps: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
-        match DepthwiseConv3x3Backward
-            .prepare::<C>([input.node(), taps.node(), bias.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let [input, taps, bias] = [input, taps, bias].map(|tensor| tensor.into_primitive());
-                let leaves = [
-                    (channels_first(&input.tensor), input.storage),
-                    (taps.tensor.shallow_clone(), taps.storage),
-                    (bias.tensor.shallow_clone(), bias.storage),
-                ]
-                .map(|(tensor, storage)| {
-                    TchTensor::from_existing(tensor.detach().set_requires_grad(true), storage)
-                });
-                let output = tch::with_grad(|| {
-                    convolve(&leaves[0].tensor, &leaves[1].tensor, &leaves[2].tensor)
-                });
-                let output = TchTensor::new(output);
-                let result = TchTensor::from_existing(
-                    channels_last(&output.tensor.detach()),
-                    output.storage.clone(),
-                );
-                prep.finish(ConvolutionGraph { output, leaves }, result)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(forward(
-                &input.into_primitive(),
-                &taps.into_primitive(),
-                &bias.into_primitive(),
-            )),
-        }
+            tch::Tensor::run_backward(&[objective], &wanted_leaves, false, false)
+        })
+        .into_iter();
+        let [want_map, want_taps, want_bias] = wanted;
+        [
+            want_map.then(|| channels_last(&gradients.next().expect("map gradient"))),
+            want_taps.then(|| gradients.next().expect("taps gradient")),
+            want_bias.then(|| gradients.next().expect("bias gradient")),
+        ]
+        .map(|gradient| gradient.map(TchTensor::new))
     }
 }
