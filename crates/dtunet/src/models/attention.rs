@@ -137,16 +137,11 @@ pub(super) fn scaled_dot_product(query: Tensor<4>, key: Tensor<4>, value: Tensor
 
 #[cfg(test)]
 mod tests {
-    use super::super::flex_ops::testing::{assert_close, values};
+    use super::super::flex_ops::testing::{assert_close, values, wave};
     use super::*;
-    use burn::tensor::TensorData;
 
     fn heads(shape: [usize; 4], seed: f32, device: &Device) -> Tensor<4> {
-        let n = shape.iter().product();
-        let values: Vec<f32> = (0..n)
-            .map(|k| 2.0 * ((k as f32 + seed) * 0.377).sin())
-            .collect();
-        Tensor::from_data(TensorData::new(values, shape), device)
+        wave(shape, seed, 2.0, device)
     }
 
     #[test]
