@@ -169,12 +169,19 @@ impl OpenSimplex {
         gx * dx + gy * dy + gz * dz
     }
 
+    /// The package's lattice hash of stretched-lattice vertex `[xsb, ysb, zsb, wsb]`,
+    /// `perm[perm[perm[xsb] + ysb] + zsb] + wsb` on bytes: the index of its gradient in
+    /// `grad4_at` and `grad4_packed`.
+    #[inline(always)]
+    fn gradient_index4(&self, [xsb, ysb, zsb, wsb]: [i64; 4]) -> u8 {
+        let xy = self.hash_step(self.perm[usize::from(xsb as u8)], ysb);
+        self.hash_step(xy, zsb).wrapping_add(wsb as u8)
+    }
+
     /// The gradient of stretched-lattice vertex `[xsb, ysb, zsb, wsb]`.
     #[inline(always)]
-    fn gradient4(&self, [xsb, ysb, zsb, wsb]: [i64; 4]) -> [f64; 4] {
-        let xy = self.hash_step(self.perm[usize::from(xsb as u8)], ysb);
-        let j = self.hash_step(xy, zsb).wrapping_add(wsb as u8);
-        self.grad4_at[usize::from(j)]
+    fn gradient4(&self, vertex: [i64; 4]) -> [f64; 4] {
+        self.grad4_at[usize::from(self.gradient_index4(vertex))]
     }
 
     #[inline(always)]

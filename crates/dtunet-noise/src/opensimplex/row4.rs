@@ -328,14 +328,32 @@ mod avx2 {
         }
     }
 
-    /// Regions of a point, as lane masks.
+    /// Regions of a point, as lane masks, tested in the package's order.
+    #[derive(Clone, Copy)]
     struct Regions {
         /// `in_sum ≤ 1`: pentachoron at (0,0,0,0).
         corner_zero: V,
         /// `in_sum ≥ 3`: pentachoron at (1,1,1,1).
         corner_one: V,
+        /// Either corner pentachoron.
+        corner: V,
         /// `in_sum ≤ 2` (the first dispentachoron or the zero corner).
         lower_half: V,
+    }
+
+    impl Regions {
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn of(cell: &Cell) -> Self {
+            let corner_zero = le(cell.in_sum, splat(1.0));
+            let corner_one = and_not(corner_zero, ge(cell.in_sum, splat(3.0)));
+            Self {
+                corner_zero,
+                corner_one,
+                corner: or(corner_zero, corner_one),
+                lower_half: le(cell.in_sum, splat(2.0)),
+            }
+        }
     }
 
     /// The package's tournament for every lane (corner pentachoron or dispentachoron,
@@ -347,6 +365,7 @@ mod avx2 {
         let Regions {
             corner_zero,
             corner_one,
+            corner,
             lower_half,
         } = *regions;
 
@@ -395,7 +414,6 @@ mod avx2 {
             dispentachoron.challenge(p, po, 0.0);
         }
 
-        let corner = or(corner_zero, corner_one);
         let one = splat(1.0);
         let region = select(
             corner_zero,
@@ -435,49 +453,72 @@ mod avx2 {
     ];
 
     /// Displacement of lattice offset `o` from the origin: `-(o + Σo · SQUISH)` per axis.
-    fn displacement_of(o: [i32; 4]) -> [f64; 4] {
-        let squish = f64::from(o[0] + o[1] + o[2] + o[3]) * SQUISH_CONSTANT4;
-        o.map(|c| -(f64::from(c) + squish))
+    const fn displacement_of(o: [i32; 4]) -> [f64; 4] {
+        let squish = (o[0] + o[1] + o[2] + o[3]) as f64 * SQUISH_CONSTANT4;
+        [
+            -(o[0] as f64 + squish),
+            -(o[1] as f64 + squish),
+            -(o[2] as f64 + squish),
+            -(o[3] as f64 + squish),
+        ]
     }
+
+    /// `UNITS[axis]`: the unit vertex along `axis`; `THREE_ONES[axis]` is its complement.
+    const UNITS: [[i32; 4]; 4] = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]];
+    const THREE_ONES: [[i32; 4]; 4] = [[0, 1, 1, 1], [1, 0, 1, 1], [1, 1, 0, 1], [1, 1, 1, 0]];
+
+    /// [`displacement_of`] for each of `offsets`, evaluated at compile time.
+    const fn displacements<const N: usize>(offsets: [[i32; 4]; N]) -> [[f64; 4]; N] {
+        let mut out = [[0.0; 4]; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = displacement_of(offsets[i]);
+            i += 1;
+        }
+        out
+    }
+
+    const TWO_ONES_DISPLACEMENT: [[f64; 4]; 6] = displacements(TWO_ONES);
+    const UNITS_DISPLACEMENT: [[f64; 4]; 4] = displacements(UNITS);
+    const THREE_ONES_DISPLACEMENT: [[f64; 4]; 4] = displacements(THREE_ONES);
+    const ALL_ONES_DISPLACEMENT: [f64; 4] = displacement_of([1; 4]);
 
     /// `noise4(x[l], y, z, w)` for each lane `l`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn noise4(noise: &OpenSimplex, x: V, y: f64, z: f64, w: f64) -> V {
         let cell = locate(x, y, z, w);
-        let corner_zero = le(cell.in_sum, splat(1.0));
-        let corner_one = and_not(corner_zero, ge(cell.in_sum, splat(3.0)));
-        let corner = or(corner_zero, corner_one);
-        let inner = and_not(corner, all_lanes());
-        let lower_half = le(cell.in_sum, splat(2.0));
-        let regions = Regions {
+        let regions = Regions::of(&cell);
+        let Regions {
             corner_zero,
-            corner_one,
+            corner,
             lower_half,
-        };
+            ..
+        } = regions;
+        let inner = and_not(corner, all_lanes());
         let mut value = splat(0.0);
 
         let cube = cell.origin.map(|origin| hypercube_gradients(noise, origin));
         let bits = |o: [i32; 4]| (o[0] | o[1] << 1 | o[2] << 2 | o[3] << 3) as usize;
         // The six vertices with two ones (inner points only).
-        for offset in TWO_ONES {
-            let displacement = displacement_of(offset).map(|d| splat(d));
+        for (offset, displacement) in TWO_ONES.into_iter().zip(TWO_ONES_DISPLACEMENT) {
             let gradients = cube.map(|lane| lane[bits(offset)]);
-            add_vertex(noise, &mut value, &cell, gradients, displacement, inner);
+            add_vertex(
+                noise,
+                &mut value,
+                &cell,
+                gradients,
+                displacement.map(|d| splat(d)),
+                inner,
+            );
         }
         // The four unit vertices (`in_sum ≤ 2`) or the four three-ones vertices (above).
         let lower_lanes = lanes(lower_half).map(|m| m.to_bits() != 0);
         for axis in 0..4 {
-            let unit: [i32; 4] = std::array::from_fn(|a| i32::from(a == axis));
-            let three = unit.map(|u| 1 - u);
-            let gradients: [u8; 4] = std::array::from_fn(|l| {
-                cube[l][if lower_lanes[l] {
-                    bits(unit)
-                } else {
-                    bits(three)
-                }]
-            });
-            let (unit_d, three_d) = (displacement_of(unit), displacement_of(three));
+            let (unit, three) = (bits(UNITS[axis]), bits(THREE_ONES[axis]));
+            let gradients: [u8; 4] =
+                std::array::from_fn(|l| cube[l][if lower_lanes[l] { unit } else { three }]);
+            let (unit_d, three_d) = (UNITS_DISPLACEMENT[axis], THREE_ONES_DISPLACEMENT[axis]);
             let displacement: [V; 4] =
                 std::array::from_fn(|a| choose(lower_half, unit_d[a], three_d[a]));
             add_vertex(
@@ -494,8 +535,8 @@ mod avx2 {
             let zero_lanes = lanes(corner_zero).map(|m| m.to_bits() != 0);
             let gradients: [u8; 4] =
                 std::array::from_fn(|l| cube[l][if zero_lanes[l] { 0 } else { 15 }]);
-            let ones_d = displacement_of([1; 4]);
-            let displacement: [V; 4] = std::array::from_fn(|a| choose(corner_zero, 0.0, ones_d[a]));
+            let displacement: [V; 4] =
+                std::array::from_fn(|a| choose(corner_zero, 0.0, ALL_ONES_DISPLACEMENT[a]));
             add_vertex(noise, &mut value, &cell, gradients, displacement, corner);
         }
 
@@ -505,10 +546,9 @@ mod avx2 {
         for e in 0..3 {
             let gradients: [u8; 4] = std::array::from_fn(|l| {
                 let offset = entries[l].lattice[e];
-                gradient_index(
-                    noise,
-                    std::array::from_fn(|a| cell.origin[l][a].wrapping_add(i32::from(offset[a]))),
-                )
+                noise.gradient_index4(std::array::from_fn(|a| {
+                    i64::from(cell.origin[l][a]) + i64::from(offset[a])
+                }))
             });
             let displacement = transpose(entries.map(|entry| row(entry.displacement[e])));
             add_vertex(
@@ -530,17 +570,7 @@ mod avx2 {
         _mm256_castsi256_pd(_mm256_set1_epi64x(-1))
     }
 
-    /// The package's lattice hash of a vertex, `perm[perm[perm[x] + y] + z] + w` on bytes: the
-    /// index of its gradient in `grad4_at` / `grad4_packed`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn gradient_index(noise: &OpenSimplex, vertex: [i32; 4]) -> u8 {
-        let [x, y, z, w] = vertex.map(|c| c as u8);
-        let xy = noise.hash_step(noise.perm[usize::from(x)], i64::from(y));
-        noise.hash_step(xy, i64::from(z)).wrapping_add(w)
-    }
-
-    /// [`gradient_index`] of the 16 vertices `origin + o`, `o ∈ {0,1}⁴`, indexed by
+    /// `OpenSimplex::gradient_index4` of the 16 vertices `origin + o`, `o ∈ {0,1}⁴`, indexed by
     /// `o_x | o_y << 1 | o_z << 2 | o_w << 3`, sharing the hash prefixes (14 table reads
     /// instead of 48).
     #[inline]
@@ -645,13 +675,7 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn keys_of(x: [f64; 4], y: f64, z: f64, w: f64) -> [usize; 4] {
         let cell = locate(row(x), y, z, w);
-        let corner_zero = le(cell.in_sum, splat(1.0));
-        let regions = Regions {
-            corner_zero,
-            corner_one: and_not(corner_zero, ge(cell.in_sum, splat(3.0))),
-            lower_half: le(cell.in_sum, splat(2.0)),
-        };
-        selection_keys(&cell, &regions)
+        selection_keys(&cell, &Regions::of(&cell))
     }
 }
 
