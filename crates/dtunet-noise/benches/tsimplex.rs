@@ -74,5 +74,10 @@ fn noise4_image_octaves(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tsimplex_batches, noise4_point, noise4_image_octaves);
+criterion_group!(
+    benches,
+    tsimplex_batches,
+    noise4_point,
+    noise4_image_octaves
+);
 criterion_main!(benches);

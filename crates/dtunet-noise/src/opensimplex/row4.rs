@@ -5,9 +5,17 @@
 //! vertices come from a table of the package's selection cases ([`super::ext_vertices4`]). A
 //! point of the inner region sums the same 13 kernels as the scalar `noise4`, a point of a
 //! corner pentachoron the same 8; only the summation order differs, so values agree with the
-//! package to a few ulps (fused multiply-adds included). Written with AVX2 and FMA intrinsics
-//! (x86-64 only) and chosen at run time where the CPU has both; elsewhere rows use the scalar
-//! kernel.
+//! package to a few ulps (fused multiply-adds included).
+//!
+//! Along an image row only `x` varies, so four points in the same super-cell share the `y, z, w`
+//! parts of every vertex displacement: each kernel reduces to `attn = base − dx²` and
+//! `g·d = gx·dx + rest` with per-vertex constants, computed once per super-cell for its 16
+//! hypercube vertices and reused by the following blocks of the row (the coarse octaves of a
+//! Tsimplex field put 25–50 points in a cell). Blocks spanning several cells gather gradients
+//! per lane.
+//!
+//! Written with AVX2 and FMA intrinsics (x86-64 only) and chosen at run time where the CPU has
+//! both; elsewhere rows use the scalar kernel.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
 use super::OpenSimplex;
@@ -483,30 +491,65 @@ mod avx2 {
     const THREE_ONES_DISPLACEMENT: [[f64; 4]; 4] = displacements(THREE_ONES);
     const ALL_ONES_DISPLACEMENT: [f64; 4] = displacement_of([1; 4]);
 
-    /// `noise4(x[l], y, z, w)` for each lane `l`.
+    /// `[x, y, z, w]` lattice offsets of the 16 hypercube vertices, indexed by
+    /// `o_x | o_y << 1 | o_z << 2 | o_w << 3` (the order of [`hypercube_gradients`]).
+    const fn hypercube_offsets() -> [[i32; 4]; 16] {
+        let mut offsets = [[0; 4]; 16];
+        let mut bits = 0;
+        while bits < 16 {
+            let b = bits as i32;
+            offsets[bits] = [b & 1, (b >> 1) & 1, (b >> 2) & 1, (b >> 3) & 1];
+            bits += 1;
+        }
+        offsets
+    }
+
+    const HYPERCUBE_DISPLACEMENT: [[f64; 4]; 16] = displacements(hypercube_offsets());
+
+    /// Index of hypercube vertex `o` in [`hypercube_gradients`] order.
+    const fn bits(o: [i32; 4]) -> usize {
+        (o[0] | o[1] << 1 | o[2] << 2 | o[3] << 3) as usize
+    }
+
+    /// `noise4(x[l], y, z, w)` for each lane `l`. Blocks whose four points share their
+    /// super-cell take [`shared_cell_kernels`] (with the cell's vertices kept in `shared` for
+    /// the next block); the others [`lane_kernels`].
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn noise4(noise: &OpenSimplex, x: V, y: f64, z: f64, w: f64) -> V {
+    fn noise4(noise: &OpenSimplex, shared: &mut SharedCell, x: V, y: f64, z: f64, w: f64) -> V {
         let cell = locate(x, y, z, w);
         let regions = Regions::of(&cell);
+        let keys = selection_keys(&cell, &regions);
+        let value = if cell.origin[1..].iter().all(|o| *o == cell.origin[0]) {
+            shared_cell_kernels(noise, shared, &cell, &regions, keys)
+        } else {
+            lane_kernels(noise, &cell, &regions, keys)
+        };
+        _mm256_div_pd(value, splat(NORM_CONSTANT4))
+    }
+
+    /// The kernel sum of four points in different super-cells: every vertex's gradient and
+    /// displacement are gathered per lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn lane_kernels(noise: &OpenSimplex, cell: &Cell, regions: &Regions, keys: [usize; 4]) -> V {
         let Regions {
             corner_zero,
             corner,
             lower_half,
             ..
-        } = regions;
+        } = *regions;
         let inner = and_not(corner, all_lanes());
         let mut value = splat(0.0);
 
         let cube = cell.origin.map(|origin| hypercube_gradients(noise, origin));
-        let bits = |o: [i32; 4]| (o[0] | o[1] << 1 | o[2] << 2 | o[3] << 3) as usize;
         // The six vertices with two ones (inner points only).
         for (offset, displacement) in TWO_ONES.into_iter().zip(TWO_ONES_DISPLACEMENT) {
             let gradients = cube.map(|lane| lane[bits(offset)]);
             add_vertex(
                 noise,
                 &mut value,
-                &cell,
+                cell,
                 gradients,
                 displacement.map(|d| splat(d)),
                 inner,
@@ -524,7 +567,7 @@ mod avx2 {
             add_vertex(
                 noise,
                 &mut value,
-                &cell,
+                cell,
                 gradients,
                 displacement,
                 all_lanes(),
@@ -537,11 +580,16 @@ mod avx2 {
                 std::array::from_fn(|l| cube[l][if zero_lanes[l] { 0 } else { 15 }]);
             let displacement: [V; 4] =
                 std::array::from_fn(|a| choose(corner_zero, 0.0, ALL_ONES_DISPLACEMENT[a]));
-            add_vertex(noise, &mut value, &cell, gradients, displacement, corner);
+            add_vertex(noise, &mut value, cell, gradients, displacement, corner);
         }
+        add_lane_extra_vertices(noise, &mut value, cell, keys);
+        value
+    }
 
-        // The three extra vertices of the package's selection.
-        let keys = selection_keys(&cell, &regions);
+    /// Adds the kernels of the three extra vertices of each lane's selection key.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn add_lane_extra_vertices(noise: &OpenSimplex, value: &mut V, cell: &Cell, keys: [usize; 4]) {
         let entries = keys.map(|key| &EXTRA[key]);
         for e in 0..3 {
             let gradients: [u8; 4] = std::array::from_fn(|l| {
@@ -551,16 +599,216 @@ mod avx2 {
                 }))
             });
             let displacement = transpose(entries.map(|entry| row(entry.displacement[e])));
-            add_vertex(
-                noise,
-                &mut value,
-                &cell,
-                gradients,
-                displacement,
-                all_lanes(),
-            );
+            add_vertex(noise, value, cell, gradients, displacement, all_lanes());
         }
-        _mm256_div_pd(value, splat(NORM_CONSTANT4))
+    }
+
+    /// A vertex's kernel for points that share their super-cell, so share `y, z, w`
+    /// displacements: with `dx = dx0 + offset_x`, `attn = base − dx²` and the extrapolation
+    /// `gx·dx + rest`.
+    #[derive(Clone, Copy)]
+    struct AlongRow {
+        offset_x: f64,
+        /// `2 − dy² − dz² − dw²`.
+        base: f64,
+        gx: f64,
+        /// `gy·dy + gz·dz + gw·dw`.
+        rest: f64,
+    }
+
+    impl AlongRow {
+        /// The vertex at `displacement` from the origin with `gradient`, for points whose origin
+        /// displacement has `y, z, w` components `d0_yzw`.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn new(displacement: [f64; 4], gradient: [f64; 4], d0_yzw: [f64; 3]) -> Self {
+            let [dy, dz, dw] = std::array::from_fn(|a| d0_yzw[a] + displacement[a + 1]);
+            Self {
+                offset_x: displacement[0],
+                base: 2.0 - dy * dy - dz * dz - dw * dw,
+                gx: gradient[0],
+                rest: gradient[1] * dy + gradient[2] * dz + gradient[3] * dw,
+            }
+        }
+    }
+
+    /// [`HYPERCUBE_DISPLACEMENT`] by axis, four vertices per group: `[axis][group]`.
+    const HYPERCUBE_DISPLACEMENT_BY_AXIS: [[[f64; 4]; 4]; 4] = {
+        let mut by_axis = [[[0.0; 4]; 4]; 4];
+        let mut vertex = 0;
+        while vertex < 16 {
+            let mut axis = 0;
+            while axis < 4 {
+                by_axis[axis][vertex / 4][vertex % 4] = HYPERCUBE_DISPLACEMENT[vertex][axis];
+                axis += 1;
+            }
+            vertex += 1;
+        }
+        by_axis
+    };
+
+    /// The 16 hypercube vertices of the super-cell last seen by a row, as the `base`, `gx` and
+    /// `rest` terms of their [`AlongRow`] kernels (in [`hypercube_gradients`] order).
+    struct SharedCell {
+        origin: Option<[i32; 4]>,
+        base: [f64; 16],
+        gx: [f64; 16],
+        rest: [f64; 16],
+    }
+
+    impl SharedCell {
+        fn empty() -> Self {
+            Self {
+                origin: None,
+                base: [0.0; 16],
+                gx: [0.0; 16],
+                rest: [0.0; 16],
+            }
+        }
+
+        /// Makes the vertices those of super-cell `origin` (with origin displacement `y, z, w`
+        /// components `d0_yzw`) unless they already are, four vertices at a time.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn hold(&mut self, noise: &OpenSimplex, origin: [i32; 4], d0_yzw: [f64; 3]) {
+            if self.origin == Some(origin) {
+                return;
+            }
+            let gradients = hypercube_gradients(noise, origin);
+            for group in 0..4 {
+                let [gx, gy, gz, gw] = transpose(std::array::from_fn(|k| {
+                    row(noise.grad4_at[usize::from(gradients[4 * group + k])])
+                }));
+                let [dy, dz, dw] = std::array::from_fn(|a| {
+                    add(
+                        splat(d0_yzw[a]),
+                        row(HYPERCUBE_DISPLACEMENT_BY_AXIS[a + 1][group]),
+                    )
+                });
+                let base = _mm256_fnmadd_pd(
+                    dw,
+                    dw,
+                    _mm256_fnmadd_pd(dz, dz, _mm256_fnmadd_pd(dy, dy, splat(2.0))),
+                );
+                let rest = _mm256_fmadd_pd(gw, dw, _mm256_fmadd_pd(gz, dz, mul(gy, dy)));
+                let at = 4 * group..4 * group + 4;
+                self.base[at.clone()].copy_from_slice(&lanes(base));
+                self.gx[at.clone()].copy_from_slice(&lanes(gx));
+                self.rest[at].copy_from_slice(&lanes(rest));
+            }
+            self.origin = Some(origin);
+        }
+
+        /// Hypercube vertex `i` of the held super-cell.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn vertex(&self, i: usize) -> AlongRow {
+            AlongRow {
+                offset_x: HYPERCUBE_DISPLACEMENT[i][0],
+                base: self.base[i],
+                gx: self.gx[i],
+                rest: self.rest[i],
+            }
+        }
+    }
+
+    /// Lane-wise `if mask { yes } else { no }` of two vertices' kernels.
+    #[derive(Clone, Copy)]
+    struct AlongRowLanes {
+        offset_x: V,
+        base: V,
+        gx: V,
+        rest: V,
+    }
+
+    impl AlongRowLanes {
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn splat(v: AlongRow) -> Self {
+            Self {
+                offset_x: splat(v.offset_x),
+                base: splat(v.base),
+                gx: splat(v.gx),
+                rest: splat(v.rest),
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn choose(mask: V, yes: AlongRow, no: AlongRow) -> Self {
+            Self {
+                offset_x: choose(mask, yes.offset_x, no.offset_x),
+                base: choose(mask, yes.base, no.base),
+                gx: choose(mask, yes.gx, no.gx),
+                rest: choose(mask, yes.rest, no.rest),
+            }
+        }
+    }
+
+    /// Adds `vertex`'s kernel at `dx0` to the lanes where `active`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn add_along_row(value: &mut V, dx0: V, vertex: AlongRowLanes, active: V) {
+        let dx = add(dx0, vertex.offset_x);
+        let attn = _mm256_fnmadd_pd(dx, dx, vertex.base);
+        let extrapolated = _mm256_fmadd_pd(vertex.gx, dx, vertex.rest);
+        let attn2 = mul(attn, attn);
+        let kernel = mul(mul(attn2, attn2), extrapolated);
+        let contributes = and(gt(attn, splat(0.0)), active);
+        *value = add(*value, and(contributes, kernel));
+    }
+
+    /// The kernel sum of four points in one super-cell: the `y, z, w` displacements are the
+    /// same in every lane, so each vertex is a broadcast [`AlongRow`] (the hypercube's kept in
+    /// `shared`), and when the four selection keys agree the extra vertices are too.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn shared_cell_kernels(
+        noise: &OpenSimplex,
+        shared: &mut SharedCell,
+        cell: &Cell,
+        regions: &Regions,
+        keys: [usize; 4],
+    ) -> V {
+        let Regions {
+            corner_zero,
+            corner,
+            lower_half,
+            ..
+        } = *regions;
+        let origin = cell.origin[0];
+        let d0_yzw = [1, 2, 3].map(|a| _mm256_cvtsd_f64(cell.d0[a]));
+        shared.hold(noise, origin, d0_yzw);
+        let vertex = |i: usize| shared.vertex(i);
+        let dx0 = cell.d0[0];
+        let mut value = splat(0.0);
+
+        let inner = and_not(corner, all_lanes());
+        for offset in TWO_ONES {
+            let vertex = AlongRowLanes::splat(vertex(bits(offset)));
+            add_along_row(&mut value, dx0, vertex, inner);
+        }
+        for axis in 0..4 {
+            let (unit, three) = (vertex(bits(UNITS[axis])), vertex(bits(THREE_ONES[axis])));
+            let lanes = AlongRowLanes::choose(lower_half, unit, three);
+            add_along_row(&mut value, dx0, lanes, all_lanes());
+        }
+        let lanes = AlongRowLanes::choose(corner_zero, vertex(0), vertex(15));
+        add_along_row(&mut value, dx0, lanes, corner);
+
+        if keys[1..].iter().all(|&key| key == keys[0]) {
+            let entry = &EXTRA[keys[0]];
+            for (offset, displacement) in entry.lattice.iter().zip(entry.displacement) {
+                let gradient = noise.gradient4(std::array::from_fn(|a| {
+                    i64::from(origin[a]) + i64::from(offset[a])
+                }));
+                let extra = AlongRow::new(displacement, gradient, d0_yzw);
+                add_along_row(&mut value, dx0, AlongRowLanes::splat(extra), all_lanes());
+            }
+        } else {
+            add_lane_extra_vertices(noise, &mut value, cell, keys);
+        }
+        value
     }
 
     /// A mask with every lane set.
@@ -653,10 +901,12 @@ mod avx2 {
         w: f64,
         amplitude: f64,
     ) {
+        let mut shared = SharedCell::empty();
         let mut value_chunks = values.chunks_exact_mut(4);
         let mut x_chunks = xs.chunks_exact(4);
         for (value, x) in (&mut value_chunks).zip(&mut x_chunks) {
-            let noise_values = lanes(noise4(noise, row([x[0], x[1], x[2], x[3]]), y, z, w));
+            let x = row([x[0], x[1], x[2], x[3]]);
+            let noise_values = lanes(noise4(noise, &mut shared, x, y, z, w));
             for (v, n) in value.iter_mut().zip(noise_values) {
                 *v += amplitude * n;
             }
@@ -668,6 +918,14 @@ mod avx2 {
         {
             *value += amplitude * noise.noise4(x, y, z, w);
         }
+    }
+
+    /// Whether four points share their super-cell (take [`shared_cell_kernels`]), for tests.
+    #[cfg(test)]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn share_a_cell(x: [f64; 4], y: f64, z: f64, w: f64) -> bool {
+        let origin = locate(row(x), y, z, w).origin;
+        origin[1..].iter().all(|o| *o == origin[0])
     }
 
     /// The selection keys of four points, for tests.
@@ -729,6 +987,55 @@ mod tests {
             "cases seen {cases_seen:?}"
         );
         eprintln!("worst |Δ| {worst:e}, cases seen {cases_seen:?}");
+    }
+
+    /// Image rows at the periods of the default octave sum (64 … 2 pixels), where most blocks
+    /// of the coarse octaves share a super-cell and the fine ones do not: both kernel paths
+    /// against the scalar port, negative and large coordinates included.
+    #[test]
+    fn image_rows_equal_the_scalar_kernel_at_every_octave_period() {
+        if !(std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma"))
+        {
+            eprintln!("no AVX2 and FMA: rows use the scalar kernel");
+            return;
+        }
+        let mut worst: f64 = 0.0;
+        let (mut blocks, mut shared_blocks) = ([0usize; 6], [0usize; 6]);
+        for seed in [0, -7, i64::MAX] {
+            let noise = OpenSimplex::new(seed);
+            for (octave, period) in [64.0, 32.0, 16.0, 8.0, 4.0, 2.0].into_iter().enumerate() {
+                for (row, shift) in [(0.0, 0.0), (37.0, -500.0), (223.0, 12_345.0)] {
+                    let xs: Vec<f64> = (0..224).map(|i| (shift + f64::from(i)) / period).collect();
+                    let (y, z, w) = ((row + shift) / period, 2.0 / period, 911.0 / period);
+                    for block in xs.chunks_exact(4) {
+                        let x = [block[0], block[1], block[2], block[3]];
+                        blocks[octave] += 1;
+                        // SAFETY: AVX2 and FMA were checked above.
+                        shared_blocks[octave] +=
+                            usize::from(unsafe { avx2::share_a_cell(x, y, z, w) });
+                    }
+                    let mut values = vec![0.0; xs.len()];
+                    noise.add_noise4_row(&mut values, &xs, y, z, w, 1.0);
+                    for (value, &x) in values.iter().zip(&xs) {
+                        let scalar = noise.noise4(x, y, z, w);
+                        worst = worst.max((value - scalar).abs());
+                        assert!(
+                            (value - scalar).abs() <= 1e-14,
+                            "seed {seed} period {period} point {:?}: {value} vs {scalar}",
+                            (x, y, z, w)
+                        );
+                    }
+                }
+            }
+        }
+        // Both paths ran: most blocks of the coarsest octave share a cell, none of the finest.
+        assert!(
+            shared_blocks[0] * 4 > blocks[0] * 3,
+            "{shared_blocks:?} of {blocks:?}"
+        );
+        assert_eq!(shared_blocks[5], 0, "{shared_blocks:?} of {blocks:?}");
+        eprintln!("worst |Δ| {worst:e}, blocks sharing a cell {shared_blocks:?} of {blocks:?}");
     }
 
     #[test]
