@@ -944,14 +944,21 @@ mod tests {
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
+    /// Whether this CPU runs the lane evaluator; the lane tests skip, saying so, where not.
+    fn cpu_runs_lanes() -> bool {
+        let lanes = std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma");
+        if !lanes {
+            eprintln!("no AVX2 and FMA: rows use the scalar kernel");
+        }
+        lanes
+    }
+
     /// Every selection case of the package, in both orientations, at random points of many
     /// seeds: the lane evaluator sums the same kernels as the scalar port.
     #[test]
     fn lanes_equal_the_scalar_kernel_in_every_selection_case() {
-        if !(std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma"))
-        {
-            eprintln!("no AVX2 and FMA: rows use the scalar kernel");
+        if !cpu_runs_lanes() {
             return;
         }
         let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -994,10 +1001,7 @@ mod tests {
     /// against the scalar port, negative and large coordinates included.
     #[test]
     fn image_rows_equal_the_scalar_kernel_at_every_octave_period() {
-        if !(std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma"))
-        {
-            eprintln!("no AVX2 and FMA: rows use the scalar kernel");
+        if !cpu_runs_lanes() {
             return;
         }
         let mut worst: f64 = 0.0;
