@@ -92,6 +92,9 @@ fn noise4_row_helper_equals_pointwise_noise4() {
     noise.add_noise4_row(&mut row, &xs, 1.75, 0.5, 3.0, 0.9);
     for (value, &x) in row.iter().zip(&xs) {
         let pointwise = 0.25 + 0.9 * noise.noise4(x, 1.75, 0.5, 3.0);
-        assert!((value - pointwise).abs() <= 1e-14, "x {x}: {value} vs {pointwise}");
+        assert!(
+            (value - pointwise).abs() <= 1e-14,
+            "x {x}: {value} vs {pointwise}"
+        );
     }
 }
