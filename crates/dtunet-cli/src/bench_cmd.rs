@@ -75,7 +75,7 @@ struct TrainBenchArgs {
     #[arg(long, default_value_t = 4)]
     batch_size: usize,
     /// Noise of the step: tsimplex (octaves 6, persistence 0.9, frequency 64), gauss, tsg,
-    /// kts or simplex3d.
+    /// kts, simplex3d, patch4dsimplex, multisimplex or value.
     #[arg(long, default_value = "tsimplex", value_parser = parse_noise_kind)]
     noise: NoiseKind,
     /// Untimed steps first.

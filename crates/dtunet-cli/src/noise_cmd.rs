@@ -57,7 +57,10 @@ struct EvalArgs {
 /// Noise parameters shared by `generate`, `stats` and `bench` (paper Table 6 defaults).
 #[derive(Debug, Args)]
 struct NoiseParams {
-    /// Noise kind.
+    /// Noise kind: gauss, tsimplex, tsg, kts, simplex3d, patch4dsimplex (one patch-local
+    /// Tsimplex field tiled over P×P patches), multisimplex (patch-local, period F·2^-d by
+    /// distance d in patches from the centre) or value (multi-octave value noise, the same
+    /// period every octave).
     #[arg(long, default_value = "tsimplex", value_parser = parse_kind)]
     kind: NoiseKind,
     /// Octaves of the fractal sum (≥ 1).
@@ -69,7 +72,8 @@ struct NoiseParams {
     /// Base period in pixels of octave 0 (the reference's "frequency"; > 0, larger = smoother).
     #[arg(long, default_value_t = 64.0, allow_hyphen_values = true)]
     frequency: f64,
-    /// KTs patch side in pixels (must divide height and width).
+    /// Patch side P in pixels of kts, patch4dsimplex and multisimplex (must divide height and
+    /// width).
     #[arg(long, default_value_t = 16)]
     kts_patch: usize,
     /// KTs spread σ of the per-patch frequency Gaussian, in patches.
@@ -112,11 +116,14 @@ struct GenerateArgs {
     /// Timestep per sample, comma separated (one value applies to all samples).
     #[arg(long = "t", value_delimiter = ',', required = true)]
     timesteps: Vec<u32>,
-    /// Seed of the run's noise stream (the OpenSimplex and Gaussian seeds are drawn from it).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Use --seed directly as the OpenSimplex seed (and Gaussian stream), to compare with the
-    /// Python reference built from `opensimplex.OpenSimplex(seed)`.
+    /// Seed. Without --raw-seed: the seed of the run's noise stream, 0..=2^64-1 (the
+    /// OpenSimplex and Gaussian seeds are drawn from it); negative values are refused. With
+    /// --raw-seed: any integer in -2^63..=2^64-1.
+    #[arg(long, default_value = "0", allow_hyphen_values = true, value_parser = parse_seed)]
+    seed: i128,
+    /// Use --seed directly as `opensimplex.OpenSimplex(seed)` (values above 2^63-1 wrap modulo
+    /// 2^64, as the package does), and its 64-bit two's complement as the seed of the Gaussian
+    /// stream and the value-noise lattices, to compare with the Python reference.
     #[arg(long)]
     raw_seed: bool,
     /// Output file: .npy (float64, shape [B,C,H,W]) or .png (grid: samples down, channels across).
@@ -170,6 +177,46 @@ struct BenchArgs {
 fn parse_kind(text: &str) -> Result<NoiseKind, String> {
     text.parse()
         .map_err(|e: dtunet::noise::NoiseError| e.to_string())
+}
+
+/// A `--seed` integer in `-2^63..=2^64-1`; whether a negative one is allowed depends on
+/// `--raw-seed`, checked by [`noise_seeds`].
+fn parse_seed(text: &str) -> Result<i128, String> {
+    text.trim()
+        .parse::<i128>()
+        .ok()
+        .filter(|seed| (i128::from(i64::MIN)..=i128::from(u64::MAX)).contains(seed))
+        .ok_or_else(|| format!("{text:?} is not an integer in {}..={}", i64::MIN, u64::MAX))
+}
+
+/// How `generate` seeds the batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum NoiseSeeds {
+    /// `--raw-seed`: the OpenSimplex seed and the Gaussian / value-noise seed.
+    Raw { simplex_seed: i64, gauss_seed: u64 },
+    /// The seed of a [`NoiseSource`] stream.
+    Stream(u64),
+}
+
+/// Resolves `--seed` and `--raw-seed`. A raw seed is taken modulo 2^64 (its 64-bit two's
+/// complement), exactly as `opensimplex.OpenSimplex(seed)` reduces its seed; a stream seed
+/// must be non-negative.
+fn noise_seeds(seed: i128, raw_seed: bool) -> Result<NoiseSeeds> {
+    if raw_seed {
+        let bits = seed as u64;
+        return Ok(NoiseSeeds::Raw {
+            simplex_seed: bits as i64,
+            gauss_seed: bits,
+        });
+    }
+    match u64::try_from(seed) {
+        Ok(seed) => Ok(NoiseSeeds::Stream(seed)),
+        Err(_) => bail!(UsageError(format!(
+            "--seed {seed} is negative: without --raw-seed the seed starts the run's noise \
+             stream and must be in 0..={}; add --raw-seed to use {seed} as the OpenSimplex seed",
+            u64::MAX
+        ))),
+    }
 }
 
 fn parse_shape(text: &str) -> Result<BatchShape, String> {
@@ -279,10 +326,14 @@ fn generate(args: GenerateArgs) -> Result<()> {
             args.out.display()
         )));
     }
-    let field = if args.raw_seed {
-        config.generate(args.shape, &args.timesteps, args.seed as i64, args.seed)?
-    } else {
-        NoiseSource::new(config, args.seed)?.sample(args.shape, &args.timesteps)?
+    let field = match noise_seeds(args.seed, args.raw_seed)? {
+        NoiseSeeds::Raw {
+            simplex_seed,
+            gauss_seed,
+        } => config.generate(args.shape, &args.timesteps, simplex_seed, gauss_seed)?,
+        NoiseSeeds::Stream(seed) => {
+            NoiseSource::new(config, seed)?.sample(args.shape, &args.timesteps)?
+        }
     };
     if format == "npy" {
         let shape = [
@@ -399,7 +450,34 @@ fn rayon_pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
 
 #[cfg(test)]
 mod tests {
-    use super::format_17_significant;
+    use super::{NoiseSeeds, format_17_significant, noise_seeds, parse_seed};
+
+    #[test]
+    fn raw_seeds_wrap_modulo_2_64_and_stream_seeds_must_not_be_negative() {
+        let raw = |seed| noise_seeds(seed, true).expect("any raw seed");
+        assert_eq!(
+            raw(-31),
+            NoiseSeeds::Raw {
+                simplex_seed: -31,
+                gauss_seed: u64::MAX - 30
+            }
+        );
+        assert_eq!(raw(1 << 63), raw(i128::from(i64::MIN)));
+        assert_eq!(raw(i128::from(u64::MAX)), raw(-1));
+        assert_eq!(
+            noise_seeds(i128::from(u64::MAX), false).expect("valid"),
+            NoiseSeeds::Stream(u64::MAX)
+        );
+        let refused = noise_seeds(-31, false).expect_err("negative stream seed");
+        assert!(
+            refused.to_string().contains("--seed -31 is negative"),
+            "{refused}"
+        );
+        assert_eq!(parse_seed("-31"), Ok(-31));
+        assert!(parse_seed("18446744073709551616").is_err());
+        assert!(parse_seed("-9223372036854775809").is_err());
+        assert!(parse_seed("1.5").is_err());
+    }
 
     #[test]
     fn seventeen_significant_digits_round_trip() {

@@ -7,6 +7,31 @@ fn dtunet() -> Command {
     Command::cargo_bin("dtunet").expect("binary built")
 }
 
+/// A float64 `.npy` (shape, values).
+fn read_npy(path: &std::path::Path) -> (Vec<u64>, Vec<f64>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file = npyz::NpyFile::new(&bytes[..]).expect("npy");
+    let shape = file.shape().to_vec();
+    (shape, file.into_vec::<f64>().expect("f64"))
+}
+
+/// A golden field written by `tests/fixtures/noise/gen_noise.py` from the Python package.
+fn noise_fixture(name: &str) -> (Vec<u64>, Vec<f64>) {
+    read_npy(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/noise")
+            .join(format!("{name}.npy")),
+    )
+}
+
+fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
 #[test]
 fn eval_prints_package_values_with_17_digits() {
     // opensimplex 0.4.5.1: OpenSimplex(3).noise2/3/4 at 0.5 (the package's docstrings).
@@ -141,7 +166,7 @@ fn generate_writes_npy_equal_to_library_and_png() {
 
 #[test]
 fn generate_rejects_bad_parameters_with_one_line_and_exit_2() {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["--octaves", "0"], "octaves = 0 is invalid"),
         (&["--persistence", "-1"], "persistence = -1 is invalid"),
         (&["--persistence", "0"], "persistence = 0 is invalid"),
@@ -150,6 +175,14 @@ fn generate_rejects_bad_parameters_with_one_line_and_exit_2() {
         (
             &["--kind", "kts", "--shape", "1x1x40x32"],
             "divisible by the KTs patch size 16",
+        ),
+        (
+            &["--kind", "multisimplex", "--shape", "1x1x32x40"],
+            "divisible by the KTs patch size 16 (multisimplex cuts",
+        ),
+        (
+            &["--kind", "patch4dsimplex", "--kts-patch", "0"],
+            "kts patch size = 0 is invalid",
         ),
         (&["--shape", "1x1x8"], "expected BxCxHxW"),
         (&["--shape", ""], "expected BxCxHxW"),
@@ -172,6 +205,114 @@ fn generate_rejects_bad_parameters_with_one_line_and_exit_2() {
             .assert()
             .code(2)
             .stderr(predicate::str::contains(message));
+    }
+}
+
+#[test]
+fn generate_takes_any_raw_seed_as_the_package_does_and_refuses_negative_stream_seeds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let generate = |args: &[&str], name: &str| -> Vec<f64> {
+        let out = dir.path().join(name);
+        dtunet()
+            .args(["noise", "generate"])
+            .args(args)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        read_npy(&out).1
+    };
+    // OpenSimplex(-31) through the package (fixture tsimplex_seed_minus31), both flag forms.
+    let tsimplex = [
+        "--kind",
+        "tsimplex",
+        "--shape",
+        "2x1x6x9",
+        "--t",
+        "40,333",
+        "--octaves",
+        "4",
+        "--persistence",
+        "0.8",
+        "--frequency",
+        "16",
+        "--raw-seed",
+    ];
+    let (shape, expected) = noise_fixture("tsimplex_seed_minus31");
+    assert_eq!(shape, [2, 1, 6, 9]);
+    let joined = generate(&[&tsimplex[..], &["--seed=-31"]].concat(), "joined.npy");
+    let spaced = generate(&[&tsimplex[..], &["--seed", "-31"]].concat(), "spaced.npy");
+    assert_eq!(joined, spaced);
+    assert!(max_abs_diff(&joined, &expected) <= 1e-9);
+    // The package takes its seed modulo 2^64: 2^64 - 31 is the same instance.
+    let wrapped = generate(
+        &[&tsimplex[..], &["--seed", "18446744073709551585"]].concat(),
+        "wrapped.npy",
+    );
+    assert_eq!(wrapped, joined);
+
+    // Value noise: the lattices come from -31 as a 64-bit pattern (fixture value_nonsquare).
+    let value = generate(
+        &[
+            "--kind",
+            "value",
+            "--shape",
+            "1x2x32x48",
+            "--t",
+            "0",
+            "--octaves",
+            "6",
+            "--persistence",
+            "0.5",
+            "--frequency",
+            "8",
+            "--seed=-31",
+            "--raw-seed",
+        ],
+        "value.npy",
+    );
+    assert!(max_abs_diff(&value, &noise_fixture("value_nonsquare").1) <= 1e-12);
+
+    // Without --raw-seed the seed starts the noise stream: a negative one is refused by name.
+    for seed in [&["--seed=-31"][..], &["--seed", "-31"]] {
+        dtunet()
+            .args(["noise", "generate", "--shape", "1x1x8x8", "--t", "1"])
+            .args(seed)
+            .args(["--out", "/tmp/never-written.npy"])
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains("--seed -31 is negative")
+                    .and(predicate::str::contains("add --raw-seed")),
+            );
+    }
+    dtunet()
+        .args(["noise", "generate", "--shape", "1x1x8x8", "--t", "1"])
+        .args(["--seed", "18446744073709551616", "--raw-seed"])
+        .args(["--out", "/tmp/never-written.npy"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "is not an integer in -9223372036854775808..=18446744073709551615",
+        ));
+}
+
+#[test]
+fn generate_writes_the_new_kinds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for kind in ["patch4dsimplex", "multisimplex", "value"] {
+        let out = dir.path().join(format!("{kind}.npy"));
+        dtunet()
+            .args(["noise", "generate", "--kind", kind, "--shape", "2x3x16x24"])
+            .args(["--t", "4,800", "--kts-patch", "8", "--seed", "5"])
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(format!("{kind} 2x3x16x24")));
+        let (shape, values) = read_npy(&out);
+        assert_eq!(shape, [2, 3, 16, 24]);
+        assert!(values.iter().all(|v| v.is_finite()) && values.iter().any(|&v| v != 0.0));
     }
 }
 

@@ -1,6 +1,7 @@
 //! The diffusion noise kinds of SPEC §2.2–2.5 (`tsimplex`, `tsg`, `kts`, `gauss`,
-//! `simplex3d`), generated for a `[B, C, H, W]` batch with one timestep per sample, in
-//! parallel over rows.
+//! `simplex3d`) and three more from the authors' code (`patch4dsimplex`, `multisimplex`,
+//! `value`), generated for a `[B, C, H, W]` batch with one timestep per sample, in parallel
+//! over rows.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,6 +15,7 @@ use crate::error::NoiseError;
 use crate::fractal::{FractalParams, OctaveGrid};
 use crate::opensimplex::OpenSimplex;
 use crate::shape::{BatchShape, NoiseField};
+use crate::value::fill_value;
 
 /// Which noise drives the forward and reverse diffusion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,16 +30,58 @@ pub enum NoiseKind {
     Kts,
     /// The AnoDDPM 3-D simplex octave sum `noise3(x, y, t)`, one seed per channel.
     Simplex3d,
+    /// Patch-tiled Tsimplex (the authors' `generate_simplex_4noise_patch`): the image is cut
+    /// into `P×P` patches and every patch gets the Tsimplex octave sum with patch-local
+    /// coordinates `0..P`,
+    ///
+    /// `value[b,c,y,x] = Σ_k p^k · noise4(x'/F_k, y'/F_k, c/F_k, t[b]/F_k)`,
+    /// `x' = x mod P`, `y' = y mod P`, `F_k = F / 2^k`,
+    ///
+    /// i.e. KTs with `F_ij = F` for every patch, so all patches of an image share one field.
+    /// One noise instance per call, as every kind. Two departures from the authors' literal
+    /// code: it reads the timestep of sample 0 for every image (its patch loop reuses the
+    /// sample loop's variable `i`, which also sends every image's field to slot 0), where we
+    /// use each sample's own `t[b]`; and it calls
+    /// `rand_4d_fixed_T_octaves(shape=…)`, a keyword that function does not take
+    /// (its parameter is `ashape`), so it cannot run at their HEAD.
+    Patch4dsimplex,
+    /// Multi-frequency patch Tsimplex (the authors' `generate_simplex_multi_freq`): patch-local
+    /// Tsimplex as KTs, but patch `(i, j)` (0-based, row `i` of `n = H/P`, column `j` of
+    /// `m = W/P`) gets the base period
+    ///
+    /// `F_ij = F · 2^(−d)`, `d = sqrt((i − (n−1)/2)² + (j − (m−1)/2)²)`, floored at 1e-3,
+    ///
+    /// so the centre is smoothest and the period halves per patch of distance (see
+    /// [`multisimplex_patch_frequency`]). The authors' literal code puts the channel-window
+    /// index (always 0) where the row belongs and the row where the column belongs; we use
+    /// the evident radial form above. (It shares `patch4dsimplex`'s sample-0 timestep and
+    /// `shape=` call, so it cannot run at their HEAD either.)
+    Multisimplex,
+    /// Multi-octave value noise (the authors' `generate_value_noise`, from
+    /// `utils/value_noise.py`): per sample and channel, `O` octaves each with a new uniform
+    /// `[0, 1)` lattice `g_k` of size `H×W`, bilinearly interpolated at `(x/F, y/F)`:
+    ///
+    /// `value[b,c,y,x] = Σ_k p^k · bilerp(g_k, x/F, y/F)`, the same `F` for every octave
+    ///
+    /// (the frequency is *not* halved between octaves, as in their code), with the integer
+    /// part of each coordinate wrapped modulo `W` (or `H`). Not zero-mean (values lie in
+    /// `[0, Σ p^k)`) and independent of `t`. The lattices come from SplitMix64, see
+    /// [`crate::value`]. Their code starts the amplitude at 1 once for all channels, so
+    /// channel `c` is scaled by a further `p^(c·O)`; we restart it at 1 for every channel.
+    Value,
 }
 
 impl NoiseKind {
     /// Every kind, in the order the CLI lists them.
-    pub const ALL: [NoiseKind; 5] = [
+    pub const ALL: [NoiseKind; 8] = [
         NoiseKind::Gauss,
         NoiseKind::Tsimplex,
         NoiseKind::Tsg,
         NoiseKind::Kts,
         NoiseKind::Simplex3d,
+        NoiseKind::Patch4dsimplex,
+        NoiseKind::Multisimplex,
+        NoiseKind::Value,
     ];
 
     /// The kind's name on the command line and in configs.
@@ -48,7 +92,19 @@ impl NoiseKind {
             NoiseKind::Tsg => "tsg",
             NoiseKind::Kts => "kts",
             NoiseKind::Simplex3d => "simplex3d",
+            NoiseKind::Patch4dsimplex => "patch4dsimplex",
+            NoiseKind::Multisimplex => "multisimplex",
+            NoiseKind::Value => "value",
         }
+    }
+
+    /// Whether the kind cuts the image into `P×P` patches (`P` = [`NoiseConfig::kts_patch_px`],
+    /// which must divide the height and width).
+    pub fn is_patch_local(self) -> bool {
+        matches!(
+            self,
+            NoiseKind::Kts | NoiseKind::Patch4dsimplex | NoiseKind::Multisimplex
+        )
     }
 }
 
@@ -68,7 +124,8 @@ impl FromStr for NoiseKind {
             .ok_or_else(|| NoiseError::InvalidParameter {
                 name: "noise kind",
                 found: format!("{text:?}"),
-                expected: "one of gauss, tsimplex, tsg, kts, simplex3d",
+                expected: "one of gauss, tsimplex, tsg, kts, simplex3d, patch4dsimplex, \
+                           multisimplex, value",
             })
     }
 }
@@ -80,7 +137,8 @@ pub struct NoiseConfig {
     pub kind: NoiseKind,
     /// Octaves, persistence and base period of the simplex kinds.
     pub fractal: FractalParams,
-    /// KTs patch side `P` in pixels (must divide height and width).
+    /// Patch side `P` in pixels of the patch kinds (`kts`, `patch4dsimplex`,
+    /// `multisimplex`); must divide height and width.
     pub kts_patch_px: usize,
     /// KTs spread `σ` of the Gaussian over the patch grid, in patches.
     pub kts_sigma: f64,
@@ -104,27 +162,25 @@ impl Default for NoiseConfig {
 }
 
 impl NoiseConfig {
-    /// Checks the parameters the kind uses (octaves, persistence, frequency, KTs σ and patch,
+    /// Checks the parameters the kind uses (octaves, persistence, frequency, patch side, KTs σ,
     /// Tsg total steps).
     pub fn validate(&self) -> Result<(), NoiseError> {
         if self.kind != NoiseKind::Gauss {
             self.fractal.validate()?;
         }
-        if self.kind == NoiseKind::Kts {
-            if self.kts_patch_px == 0 {
-                return Err(NoiseError::InvalidParameter {
-                    name: "kts patch size",
-                    found: "0".into(),
-                    expected: "a patch side of at least 1 pixel",
-                });
-            }
-            if !(self.kts_sigma.is_finite() && self.kts_sigma > 0.0) {
-                return Err(NoiseError::InvalidParameter {
-                    name: "kts sigma",
-                    found: self.kts_sigma.to_string(),
-                    expected: "a finite number > 0",
-                });
-            }
+        if self.kind.is_patch_local() && self.kts_patch_px == 0 {
+            return Err(NoiseError::InvalidParameter {
+                name: "kts patch size",
+                found: "0".into(),
+                expected: "a patch side of at least 1 pixel",
+            });
+        }
+        if self.kind == NoiseKind::Kts && !(self.kts_sigma.is_finite() && self.kts_sigma > 0.0) {
+            return Err(NoiseError::InvalidParameter {
+                name: "kts sigma",
+                found: self.kts_sigma.to_string(),
+                expected: "a finite number > 0",
+            });
         }
         if self.kind == NoiseKind::Tsg && self.total_steps == 0 {
             return Err(NoiseError::InvalidParameter {
@@ -146,15 +202,21 @@ impl NoiseConfig {
                 batch: shape.batch,
             });
         }
-        if self.kind == NoiseKind::Kts
+        if self.kind.is_patch_local()
             && (!shape.height.is_multiple_of(self.kts_patch_px)
                 || !shape.width.is_multiple_of(self.kts_patch_px))
         {
             return Err(NoiseError::InvalidShape {
                 found: shape.to_string(),
                 reason: format!(
-                    "height {} and width {} must both be divisible by the KTs patch size {}",
-                    shape.height, shape.width, self.kts_patch_px
+                    "height {} and width {} must both be divisible by the KTs patch size {} \
+                     ({} cuts the image into {}x{} patches)",
+                    shape.height,
+                    shape.width,
+                    self.kts_patch_px,
+                    self.kind,
+                    self.kts_patch_px,
+                    self.kts_patch_px
                 ),
             });
         }
@@ -171,7 +233,8 @@ impl NoiseConfig {
     }
 
     /// Generates one batch from explicit seeds: `simplex_seed` seeds the OpenSimplex instance
-    /// (channel `c` of `simplex3d` uses `simplex_seed + c`), `gauss_seed` the Gaussian stream.
+    /// (channel `c` of `simplex3d` uses `simplex_seed + c`), `gauss_seed` the Gaussian stream
+    /// (`gauss`, `tsg`) and the SplitMix64 lattices of `value`.
     ///
     /// `timesteps` holds one diffusion step per sample, or a single step for all samples.
     pub fn generate(
@@ -215,15 +278,41 @@ impl NoiseConfig {
                     }
                 }
             }
-            NoiseKind::Kts => fill_kts(
-                &mut field,
-                &OpenSimplex::new(simplex_seed),
-                &self.fractal,
-                self.kts_patch_px,
-                self.kts_sigma,
-                t_of,
-            ),
+            NoiseKind::Kts => {
+                let (delta, sigma) = (self.fractal.frequency, self.kts_sigma);
+                fill_patch_local(
+                    &mut field,
+                    &OpenSimplex::new(simplex_seed),
+                    &self.fractal,
+                    self.kts_patch_px,
+                    |i, j, n, m| kts_patch_frequency(i + 1, j + 1, n, m, delta, sigma),
+                    t_of,
+                );
+            }
+            NoiseKind::Patch4dsimplex => {
+                let frequency = self.fractal.frequency;
+                fill_patch_local(
+                    &mut field,
+                    &OpenSimplex::new(simplex_seed),
+                    &self.fractal,
+                    self.kts_patch_px,
+                    |_, _, _, _| frequency,
+                    t_of,
+                );
+            }
+            NoiseKind::Multisimplex => {
+                let frequency = self.fractal.frequency;
+                fill_patch_local(
+                    &mut field,
+                    &OpenSimplex::new(simplex_seed),
+                    &self.fractal,
+                    self.kts_patch_px,
+                    |i, j, n, m| multisimplex_patch_frequency(i, j, n, m, frequency),
+                    t_of,
+                );
+            }
             NoiseKind::Simplex3d => fill_simplex3d(&mut field, simplex_seed, &self.fractal, t_of),
+            NoiseKind::Value => fill_value(&mut field, gauss_seed, &self.fractal),
         }
         if self.standardize {
             field.standardize_per_sample();
@@ -234,14 +323,14 @@ impl NoiseConfig {
 
 /// Position of one image row inside an NCHW batch.
 #[derive(Debug, Clone, Copy)]
-struct RowIndex {
-    sample: usize,
-    channel: usize,
-    row: usize,
+pub(crate) struct RowIndex {
+    pub sample: usize,
+    pub channel: usize,
+    pub row: usize,
 }
 
 /// Runs `fill_row(index, row_values)` for every image row of `field`, in parallel.
-fn for_each_row(field: &mut NoiseField, fill_row: impl Fn(RowIndex, &mut [f64]) + Sync) {
+pub(crate) fn for_each_row(field: &mut NoiseField, fill_row: impl Fn(RowIndex, &mut [f64]) + Sync) {
     let BatchShape {
         channels,
         height,
@@ -315,21 +404,30 @@ pub fn kts_patch_frequency(i: usize, j: usize, n: usize, m: usize, delta: f64, s
     frequency.max(1e-3)
 }
 
-/// KTs (SPEC §2.4): Tsimplex with patch-local coordinates `0..P` and a per-patch base period.
-/// Patch row `i` runs down the image (`n = H/P`), patch column `j` across (`m = W/P`).
-fn fill_kts(
+/// The `multisimplex` base period of patch `(i, j)` (0-based, `n × m` patches):
+/// `F·2^(−d)`, `d = sqrt((i−(n−1)/2)² + (j−(m−1)/2)²)`, floored at 1e-3 like KTs.
+pub fn multisimplex_patch_frequency(i: usize, j: usize, n: usize, m: usize, frequency: f64) -> f64 {
+    let di = i as f64 - (n as f64 - 1.0) / 2.0;
+    let dj = j as f64 - (m as f64 - 1.0) / 2.0;
+    let distance = (di * di + dj * dj).sqrt();
+    (frequency * 2f64.powf(-distance)).max(1e-3)
+}
+
+/// Tsimplex with patch-local coordinates `0..P` and a per-patch base period
+/// `patch_frequency(i, j, n, m)` (KTs, SPEC §2.4, and the other patch kinds). Patch row `i`
+/// (0-based) runs down the image (`n = H/P`), patch column `j` across (`m = W/P`).
+fn fill_patch_local(
     field: &mut NoiseField,
     noise: &OpenSimplex,
     params: &FractalParams,
     patch_px: usize,
-    sigma: f64,
+    patch_frequency: impl Fn(usize, usize, usize, usize) -> f64,
     t_of: impl Fn(usize) -> f64 + Sync,
 ) {
     let (n, m) = (field.shape.height / patch_px, field.shape.width / patch_px);
     let patch_grids: Vec<OctaveGrid> = (0..n * m)
         .map(|p| {
-            let frequency =
-                kts_patch_frequency(p / m + 1, p % m + 1, n, m, params.frequency, sigma);
+            let frequency = patch_frequency(p / m, p % m, n, m);
             OctaveGrid::new(
                 &FractalParams {
                     frequency,
@@ -515,6 +613,118 @@ mod tests {
         );
     }
 
+    /// Patch `(i, j)` of channel `c`, sample `b` of `field`, row-major `P×P`.
+    fn patch(field: &NoiseField, b: usize, c: usize, i: usize, j: usize, p: usize) -> Vec<f64> {
+        let BatchShape {
+            channels,
+            height,
+            width,
+            ..
+        } = field.shape;
+        let plane = &field.data[(b * channels + c) * height * width..][..height * width];
+        (0..p * p)
+            .map(|q| plane[(i * p + q / p) * width + j * p + q % p])
+            .collect()
+    }
+
+    #[test]
+    fn patch4dsimplex_tiles_one_patch_local_tsimplex_field_per_sample() {
+        let shape = BatchShape::new(2, 3, 16, 24);
+        let cfg = NoiseConfig {
+            kts_patch_px: 8,
+            ..config(NoiseKind::Patch4dsimplex)
+        };
+        let field = cfg.generate(shape, &[40, 700], 13, 0).expect("valid");
+        for b in 0..2 {
+            // Patch-local Tsimplex on an 8x8 image at sample b's own timestep.
+            let single = config(NoiseKind::Tsimplex)
+                .generate(BatchShape::new(1, 3, 8, 8), &[[40, 700][b]], 13, 0)
+                .expect("valid");
+            for c in 0..3 {
+                for (i, j) in [(0, 0), (0, 2), (1, 1)] {
+                    assert_eq!(
+                        patch(&field, b, c, i, j, 8),
+                        single.sample(0)[c * 64..][..64]
+                    );
+                }
+            }
+        }
+        assert_ne!(
+            field.sample(0),
+            field.sample(1),
+            "each sample reads its own t"
+        );
+    }
+
+    #[test]
+    fn multisimplex_halves_the_period_per_patch_of_distance_from_the_centre() {
+        // 3x5 patches: the centre patch (1, 2) keeps F; (0, 0) is sqrt(1 + 4) patches out.
+        assert_eq!(multisimplex_patch_frequency(1, 2, 3, 5, 64.0), 64.0);
+        let corner = multisimplex_patch_frequency(0, 0, 3, 5, 64.0);
+        assert!((corner - 64.0 * 2f64.powf(-(5f64).sqrt())).abs() < 1e-12);
+        // Row and column play their own parts on a non-square grid (2x3 patches).
+        let side = multisimplex_patch_frequency(0, 1, 2, 3, 32.0);
+        let end = multisimplex_patch_frequency(0, 0, 2, 3, 32.0);
+        assert!((side - 32.0 * 2f64.powf(-0.5)).abs() < 1e-12);
+        assert!((end - 32.0 * 2f64.powf(-(1.25f64).sqrt())).abs() < 1e-12);
+        assert_eq!(
+            multisimplex_patch_frequency(0, 0, 40, 40, 64.0),
+            1e-3,
+            "floored"
+        );
+
+        let cfg = NoiseConfig {
+            kts_patch_px: 8,
+            ..config(NoiseKind::Multisimplex)
+        };
+        let field = cfg
+            .generate(BatchShape::new(1, 2, 16, 24), &[9], -4, 0)
+            .expect("valid");
+        for (i, j) in [(0, 0), (1, 1), (1, 2)] {
+            let tsimplex = NoiseConfig {
+                fractal: FractalParams {
+                    frequency: multisimplex_patch_frequency(i, j, 2, 3, 64.0),
+                    ..FractalParams::default()
+                },
+                ..config(NoiseKind::Tsimplex)
+            };
+            let single = tsimplex
+                .generate(BatchShape::new(1, 2, 8, 8), &[9], -4, 0)
+                .expect("valid");
+            for c in 0..2 {
+                assert_eq!(patch(&field, 0, c, i, j, 8), single.data[c * 64..][..64]);
+            }
+        }
+    }
+
+    #[test]
+    fn value_noise_is_positive_ignores_t_and_treats_channels_alike() {
+        let cfg = NoiseConfig {
+            fractal: FractalParams {
+                octaves: 4,
+                persistence: 0.5,
+                frequency: 8.0,
+            },
+            ..config(NoiseKind::Value)
+        };
+        let shape = BatchShape::new(2, 3, 64, 96);
+        let field = cfg.generate(shape, &[0, 999], 0, 17).expect("valid");
+        let bound = 1.0 + 0.5 + 0.25 + 0.125;
+        assert!(field.data.iter().all(|&v| (0.0..bound).contains(&v)));
+        assert_eq!(
+            field,
+            cfg.generate(shape, &[5], 123, 17).expect("valid"),
+            "depends on the lattice seed only"
+        );
+        assert_ne!(field, cfg.generate(shape, &[5], 0, 18).expect("valid"));
+        assert_ne!(field.sample(0), field.sample(1), "a new lattice per sample");
+        // Each channel restarts the amplitude at 1: all have mean ≈ Σ p^k / 2.
+        for c in 0..3 {
+            let m = Moments::of(&field.data[c * 64 * 96..][..64 * 96]);
+            assert!((m.mean - bound / 2.0).abs() < 0.1, "channel {c}: {m:?}");
+        }
+    }
+
     #[test]
     fn rejects_invalid_parameters_with_named_values() {
         let bad = |cfg: NoiseConfig, shape: BatchShape, t: &[u32]| {
@@ -549,12 +759,27 @@ mod tests {
         assert!(
             bad(config(NoiseKind::Gauss), BatchShape::new(0, 1, 4, 4), &[1]).contains("at least 1")
         );
-        assert!(
-            "perlin"
-                .parse::<NoiseKind>()
-                .expect_err("unknown")
-                .to_string()
-                .contains("one of gauss")
-        );
+        for kind in [NoiseKind::Patch4dsimplex, NoiseKind::Multisimplex] {
+            let message = bad(config(kind), BatchShape::new(1, 1, 32, 40), &[1]);
+            assert!(
+                message.contains(&format!(
+                    "width 40 must both be divisible by the KTs patch size 16 ({kind} cuts"
+                )),
+                "{message}"
+            );
+            let zero = NoiseConfig {
+                kts_patch_px: 0,
+                ..config(kind)
+            };
+            assert!(bad(zero, shape, &[1]).contains("kts patch size = 0"));
+        }
+        let message = "perlin"
+            .parse::<NoiseKind>()
+            .expect_err("unknown")
+            .to_string();
+        for kind in NoiseKind::ALL {
+            assert!(message.contains(kind.name()), "{message} lacks {kind}");
+            assert_eq!(kind.name().parse::<NoiseKind>(), Ok(kind));
+        }
     }
 }

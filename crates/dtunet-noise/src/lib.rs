@@ -1,6 +1,7 @@
 //! Noise for diffusion-based anomaly segmentation (SPEC §2): OpenSimplex bit-compatible with
 //! the Python `opensimplex` 0.4.5.1 package, the Tsimplex family built on it (`tsimplex`,
-//! `tsg`, `kts`, `simplex3d`) and Gaussian noise, plus the statistics of paper §8.
+//! `tsg`, `kts`, `simplex3d`, `patch4dsimplex`, `multisimplex`), value noise (`value`) and
+//! Gaussian noise, plus the statistics of paper §8.
 //!
 //! Pure Rust (rayon for parallelism); no tensor library. Fields are `f64`, laid out NCHW.
 //!
@@ -17,10 +18,13 @@ pub mod kinds;
 pub mod opensimplex;
 pub mod shape;
 pub mod stats;
+pub mod value;
 
 pub use error::NoiseError;
 pub use fractal::FractalParams;
-pub use kinds::{NoiseConfig, NoiseKind, NoiseSource, kts_patch_frequency};
+pub use kinds::{
+    NoiseConfig, NoiseKind, NoiseSource, kts_patch_frequency, multisimplex_patch_frequency,
+};
 pub use opensimplex::OpenSimplex;
 pub use shape::{BatchShape, NoiseField};
 pub use stats::{Histogram, Moments};

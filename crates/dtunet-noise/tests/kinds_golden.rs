@@ -1,5 +1,5 @@
-//! Tsimplex, KTs and simplex3d fields and noise statistics against golden values built from
-//! the Python reference (`tests/fixtures/noise/gen_noise.py`).
+//! Tsimplex, KTs, simplex3d, patch4dsimplex, multisimplex and value fields and noise statistics
+//! against golden values built from the Python reference (`tests/fixtures/noise/gen_noise.py`).
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +32,7 @@ fn number(case: &Value, key: &str) -> f64 {
 fn fields_equal_reference_formula_within_1e_9() {
     let manifest = manifest();
     let cases = manifest["cases"].as_array().expect("cases");
-    assert_eq!(cases.len(), 7);
+    assert_eq!(cases.len(), 14);
     for case in cases {
         let name = case["name"].as_str().expect("name");
         let dims: Vec<usize> = case["shape"]
@@ -64,9 +64,11 @@ fn fields_equal_reference_formula_within_1e_9() {
             kts_sigma: case["sigma"].as_f64().unwrap_or(4.0),
             ..NoiseConfig::default()
         };
+        // One seed per case, as `--raw-seed` passes it: the OpenSimplex seed, and its 64-bit
+        // two's complement for the value-noise lattices.
         let seed: i64 = case["seed"].as_str().expect("seed").parse().expect("i64");
         let ours = config
-            .generate(shape, &timesteps, seed, 0)
+            .generate(shape, &timesteps, seed, seed as u64)
             .expect("valid case");
         let (npy_shape, expected) = read_npy(&fixture_dir().join(format!("{name}.npy")));
         assert_eq!(
@@ -89,6 +91,44 @@ fn fields_equal_reference_formula_within_1e_9() {
         );
         eprintln!("{name}: {} values, worst |Δ| {worst:e}", expected.len());
     }
+}
+
+/// Patch `(i, j)` of plane `plane` (`b·C + c`) of an NCHW field, row-major `P×P`.
+fn patch_values(data: &[f64], dims: [usize; 3], plane: usize, i: usize, j: usize) -> Vec<f64> {
+    let [height, width, p] = dims;
+    let plane = &data[plane * height * width..][..height * width];
+    (0..p * p)
+        .map(|q| plane[(i * p + q / p) * width + j * p + q % p])
+        .collect()
+}
+
+#[test]
+fn patch_fixtures_tell_the_frequency_rules_apart() {
+    // Same seed, shape (1x2x32x48, P = 16), t and octaves: only the per-patch period differs.
+    let (_, tiled) = read_npy(&fixture_dir().join("patch4dsimplex_nonsquare.npy"));
+    let (_, radial) = read_npy(&fixture_dir().join("multisimplex_nonsquare.npy"));
+    let dims = [32, 48, 16];
+    for plane in 0..2 {
+        let first = patch_values(&tiled, dims, plane, 0, 0);
+        for (i, j) in [(0, 1), (0, 2), (1, 0), (1, 2)] {
+            assert_eq!(
+                patch_values(&tiled, dims, plane, i, j),
+                first,
+                "one shared field"
+            );
+        }
+        // 2x3 patches: the middle column (d = 0.5) and the corners (d = sqrt(1.25)) differ.
+        assert_ne!(
+            patch_values(&radial, dims, plane, 0, 1),
+            patch_values(&radial, dims, plane, 0, 0)
+        );
+    }
+    let gap = tiled
+        .iter()
+        .zip(&radial)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(gap > 0.05, "multisimplex fixture indistinguishable: {gap}");
 }
 
 #[test]

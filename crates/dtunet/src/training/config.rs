@@ -14,7 +14,8 @@ use dtunet_noise::{FractalParams, NoiseConfig, NoiseKind};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NoiseSettings {
-    /// `tsimplex`, `tsg`, `kts`, `gauss` or `simplex3d`.
+    /// `tsimplex`, `tsg`, `kts`, `gauss`, `simplex3d`, `patch4dsimplex`, `multisimplex` or
+    /// `value`.
     pub kind: String,
     /// Simplex octaves.
     pub octaves: u32,
@@ -22,7 +23,7 @@ pub struct NoiseSettings {
     pub persistence: f64,
     /// Base period of octave 0 in pixels.
     pub frequency: f64,
-    /// KTs patch side in pixels.
+    /// Patch side in pixels of `kts`, `patch4dsimplex` and `multisimplex`.
     pub kts_patch: usize,
     /// KTs spread over the patch grid, in patches.
     pub kts_sigma: f64,
@@ -281,7 +282,7 @@ impl TrainConfig {
             });
         }
         let noise = self.noise.to_noise_config(self.diffusion.steps)?;
-        if noise.kind == NoiseKind::Kts && !self.model.img_size.is_multiple_of(noise.kts_patch_px) {
+        if noise.kind.is_patch_local() && !self.model.img_size.is_multiple_of(noise.kts_patch_px) {
             return Err(DtunetError::InvalidParameter {
                 name: "noise.kts_patch",
                 found: noise.kts_patch_px.to_string(),
@@ -380,5 +381,20 @@ mod tests {
                 .to_string()
                 .contains("pink")
         );
+        for kind in ["kts", "patch4dsimplex", "multisimplex"] {
+            let config = TrainConfig {
+                noise: NoiseSettings {
+                    kind: kind.into(),
+                    kts_patch: 7,
+                    ..NoiseSettings::default()
+                },
+                ..TrainConfig::preset(Preset::Demo)
+            };
+            let text = config
+                .validate()
+                .expect_err("7 does not divide")
+                .to_string();
+            assert!(text.starts_with("noise.kts_patch = 7"), "{kind}: {text}");
+        }
     }
 }
