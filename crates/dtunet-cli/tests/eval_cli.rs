@@ -141,15 +141,22 @@ fn perfect_reconstruction_except_a_square_gives_dice_one() {
     let set = grey_set_with_square();
     let mut args = eval_args(&set);
     args.extend(["--threshold", "fixed:0"].map(String::from));
-    dtunet()
-        .args(&args)
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("Dice").and(predicate::str::contains("1.0000 ± 0.0000")));
+    dtunet().args(&args).assert().success().stdout(
+        predicate::str::contains("Dice")
+            .and(predicate::str::contains("1.0000 ± 0.0000"))
+            .and(predicate::str::contains(
+                "Dice (anomalous images)  1.0000 ± 0.0000 (n = 2)",
+            )),
+    );
 
     let json = summary(&set.out);
     assert_eq!(json["dice"]["mean"], 1.0);
     assert_eq!(json["dice"]["std"], 0.0);
+    // The healthy image (Dice 1: nothing predicted) is left out of this one.
+    assert_eq!(
+        json["dice_anomalous"],
+        serde_json::json!({"mean": 1.0, "std": 0.0, "count": 2})
+    );
     assert_eq!(json["iou"]["mean"], 1.0);
     assert_eq!(json["fpr"]["mean"], 0.0);
     assert_eq!(json["auroc"]["mean"], 1.0);
@@ -202,9 +209,12 @@ fn perfect_reconstruction_except_a_square_gives_dice_one() {
     assert!(html.contains("src=\"panels/img1.png\"") && html.contains("src=\"roc.png\""));
     let markdown = std::fs::read_to_string(set.out.join("summary.md")).expect("md");
     assert!(
-        markdown.contains("| Dice | 1.0000 ± 0.0000 |"),
+        markdown.contains(
+            "| Dice | 1.0000 ± 0.0000 |\n| Dice (anomalous images) | 1.0000 ± 0.0000 (n = 2) |"
+        ),
         "{markdown}"
     );
+    assert!(html.contains("<th>Dice (anomalous images)</th><td>1.0000 ± 0.0000 (n = 2)</td>"));
 }
 
 #[test]

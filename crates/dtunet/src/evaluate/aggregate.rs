@@ -78,8 +78,12 @@ pub struct EvalSetting<'a> {
 /// The contents of `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
-    /// Per-image Dice, mean ± std.
+    /// Per-image Dice, mean ± std, over all images: a healthy image (empty mask) scores 1 when
+    /// nothing is predicted, else 0.
     pub dice: MeanStd,
+    /// Per-image Dice over the images whose mask has an anomalous pixel only (its `count`
+    /// says how many); `None` when there is none.
+    pub dice_anomalous: Option<MeanStd>,
     /// Per-image IoU.
     pub iou: MeanStd,
     /// Per-image precision `TP / (TP + FP)`.
@@ -241,6 +245,7 @@ pub fn summarize(
     let ranking = pooled.ranking;
     Ok(Summary {
         dice: all(|row| row.overlap.dice)?,
+        dice_anomalous: present(|row| row.scores.anomalous.then_some(row.overlap.dice))?,
         iou: all(|row| row.overlap.iou)?,
         precision: all(|row| row.overlap.precision)?,
         recall: all(|row| row.overlap.recall)?,
@@ -419,6 +424,67 @@ mod tests {
         assert_eq!(json["dice"]["mean"], 0.75);
         assert!(json["auroc_pooled"].is_null());
         assert_eq!(json["map"], "se");
+    }
+
+    #[test]
+    fn dice_over_anomalous_images_leaves_healthy_ones_out() {
+        // Anomalous: Dice 0.25 and 0.75; healthy: 1 (nothing predicted) twice, and 0 (a
+        // false positive).
+        let rows = [
+            row(0.25, Some(0.9), None, 0.1),
+            row(1.0, None, None, 0.1),
+            row(0.75, Some(0.8), None, 0.1),
+            row(1.0, None, None, 0.1),
+            row(0.0, None, None, 0.1),
+        ];
+        let setting = EvalSetting {
+            images: Path::new("images"),
+            reconstructions: Some(Path::new("recon")),
+            maps: None,
+            masks: Path::new("masks"),
+            map_kind: ErrorMapKind::Square,
+            rule: Threshold::Otsu,
+            pooled_threshold: None,
+            largest_component: false,
+        };
+        let summary = summarize(&rows, &pooled(), &setting).expect("summary");
+        // All five: mean 0.6, variance (0.35² + 0.4² + 0.15² + 0.4² + 0.6²) / 5 = 0.165.
+        assert_eq!(summary.dice.count, 5);
+        assert!((summary.dice.mean - 0.6).abs() < 1e-15);
+        assert!((summary.dice.std - 0.165f64.sqrt()).abs() < 1e-15);
+        assert_eq!(
+            summary.dice_anomalous,
+            Some(MeanStd {
+                mean: 0.5,
+                std: 0.25,
+                count: 2
+            })
+        );
+        assert_eq!(summary.n_anomalous_images, 2);
+        let json = serde_json::to_value(&summary).expect("json");
+        assert_eq!(
+            json["dice_anomalous"],
+            serde_json::json!({"mean": 0.5, "std": 0.25, "count": 2})
+        );
+        let lines = crate::report::metric_lines(&summary);
+        assert_eq!(lines[0].0, "Dice");
+        assert_eq!(
+            lines[1],
+            (
+                "Dice (anomalous images)",
+                "0.5000 ± 0.2500 (n = 2)".to_string()
+            )
+        );
+
+        let healthy = [row(1.0, None, None, 0.1), row(0.0, None, None, 0.1)];
+        let summary = summarize(&healthy, &pooled(), &setting).expect("summary");
+        assert_eq!(summary.dice_anomalous, None, "absent, not 0");
+        let json = serde_json::to_value(&summary).expect("json");
+        assert!(json["dice_anomalous"].is_null());
+        assert_eq!(
+            crate::report::metric_lines(&summary)[1].1,
+            "n/a (no anomalous image)"
+        );
     }
 
     #[test]

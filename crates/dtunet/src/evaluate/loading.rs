@@ -1,6 +1,7 @@
 //! Reading one pair: the image and its reconstruction (8- or 16-bit PNG or JPEG, grey or RGB,
-//! scaled to `[-1, 1]`, CHW), or its `.npy` anomaly map, and its mask (binarised `> 0`), with
-//! every size checked against the image.
+//! scaled to `[-1, 1]`, CHW, with their integer samples kept for exact error maps), or its
+//! `.npy` anomaly map, and its mask (binarised `> 0`), with every size checked against the
+//! image.
 
 use std::path::Path;
 
@@ -9,7 +10,7 @@ use image::DynamicImage;
 use npyz::{DType, NpyFile, Order, TypeChar};
 
 use super::pairing::{MapSource, Pair};
-use super::scoring::error_map;
+use super::scoring::pair_error_map;
 use crate::error::{DtunetError, Result};
 
 /// One test image with everything needed to score it.
@@ -23,10 +24,36 @@ pub struct Sample {
     /// The reconstruction in `[-1, 1]`, same layout; `None` when maps were given.
     pub reconstruction: Option<Vec<f32>>,
     /// The anomaly map, `[height · width]` row-major: the reconstruction error of the chosen
-    /// kind averaged over channels, or the given map.
+    /// kind averaged over channels ([`pair_error_map`]), or the given map.
     pub map: Vec<f32>,
     /// The ground truth, `[height · width]`, `true` = anomalous; all `false` without a mask.
     pub mask: Vec<bool>,
+    /// The integer samples of `image` and `reconstruction` when both files hold 8- or 16-bit
+    /// samples (the error maps are then exact); `None` for given maps.
+    pub integer_samples: Option<IntegerSamples>,
+}
+
+/// The integer samples of an image and its reconstruction at one full scale, same layout as
+/// [`Sample::image`], so that equal sample differences give bit-identical errors
+/// ([`super::scoring::integer_error_map`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegerSamples {
+    /// The largest sample value: 255 when both files are 8-bit, else 65535 (8-bit samples are
+    /// multiplied by 257, which keeps `v / 255` exactly).
+    pub full_scale: u16,
+    /// The input's samples, `[channels · height · width]`.
+    pub image: Vec<u16>,
+    /// The reconstruction's samples, same layout.
+    pub reconstruction: Vec<u16>,
+}
+
+/// A decoded image: its values in `[-1, 1]` and, for 8- and 16-bit files, its samples.
+struct DecodedImage {
+    shape: ImageShape,
+    /// `[channels · height · width]` in `[-1, 1]`.
+    values: Vec<f32>,
+    /// `(samples, full scale)`, same layout; `None` for float images.
+    samples: Option<(Vec<u16>, u16)>,
 }
 
 /// Loads `pair`: the image, the reconstruction (error map of `kind`) or the given map, and the
@@ -36,29 +63,44 @@ pub struct Sample {
 /// An unreadable or corrupt file, a map of the wrong shape or type or with a non-finite
 /// value, or a size that differs from the image's.
 pub fn load_sample(pair: &Pair, source: &MapSource, kind: ErrorMapKind) -> Result<Sample> {
-    let (mut shape, mut image) = read_image(&pair.image)?;
+    let decoded = read_decoded(&pair.image)?;
+    let (mut shape, mut image) = (decoded.shape, decoded.values);
     let plane = shape.plane();
-    let (reconstruction, map) = match source {
+    let (reconstruction, map, integer_samples) = match source {
         MapSource::Reconstructions(_) => {
-            let (recon_shape, mut reconstruction) = read_image(&pair.partner)?;
+            let recon = read_decoded(&pair.partner)?;
             check_size(
                 "reconstruction",
                 &pair.partner,
-                recon_shape.plane(),
+                recon.shape.plane(),
                 pair,
                 plane,
             )?;
-            let channels = shape.channels.max(recon_shape.channels);
+            let channels = shape.channels.max(recon.shape.channels);
+            let integer_samples = match (decoded.samples, recon.samples) {
+                (Some(image_samples), Some(recon_samples)) => Some(integer_samples(
+                    (image_samples, shape),
+                    (recon_samples, recon.shape),
+                    channels,
+                )),
+                _ => None,
+            };
             image = with_channels(image, shape, channels);
-            reconstruction = with_channels(reconstruction, recon_shape, channels);
+            let reconstruction = with_channels(recon.values, recon.shape, channels);
             shape.channels = channels;
-            let map = error_map(&image, &reconstruction, shape, kind);
-            (Some(reconstruction), map)
+            let map = pair_error_map(
+                &image,
+                &reconstruction,
+                integer_samples.as_ref(),
+                shape,
+                kind,
+            );
+            (Some(reconstruction), map, integer_samples)
         }
         MapSource::Maps(_) => {
             let (map_shape, map) = read_map(&pair.partner)?;
             check_size("anomaly map", &pair.partner, map_shape, pair, plane)?;
-            (None, map)
+            (None, map, None)
         }
     };
     let mask = match &pair.mask {
@@ -75,7 +117,33 @@ pub fn load_sample(pair: &Pair, source: &MapSource, kind: ErrorMapKind) -> Resul
         reconstruction,
         map,
         mask,
+        integer_samples,
     })
+}
+
+/// The samples of an image and its reconstruction at their common full scale, each with
+/// `channels` channels.
+fn integer_samples(
+    (image, image_shape): ((Vec<u16>, u16), ImageShape),
+    (reconstruction, recon_shape): ((Vec<u16>, u16), ImageShape),
+    channels: usize,
+) -> IntegerSamples {
+    let full_scale = image.1.max(reconstruction.1);
+    let at_full_scale = |(samples, scale): (Vec<u16>, u16), shape| {
+        // 65535 / 255 = 257: an 8-bit sample v becomes 257·v, the same fraction of full scale.
+        let factor = full_scale / scale;
+        let samples = if factor == 1 {
+            samples
+        } else {
+            samples.into_iter().map(|sample| sample * factor).collect()
+        };
+        with_channels(samples, shape, channels)
+    };
+    IntegerSamples {
+        full_scale,
+        image: at_full_scale(image, image_shape),
+        reconstruction: at_full_scale(reconstruction, recon_shape),
+    }
 }
 
 /// Decodes an image file of any supported format, whatever its extension says.
@@ -101,24 +169,58 @@ fn decode(path: &Path) -> Result<DynamicImage> {
 /// # Shapes
 /// Returns `[channels · height · width]` with `channels` 1 (grey) or 3 (colour).
 pub fn read_image(path: &Path) -> Result<(ImageShape, Vec<f32>)> {
+    let decoded = read_decoded(path)?;
+    Ok((decoded.shape, decoded.values))
+}
+
+/// [`read_image`], keeping the integer samples of 8- and 16-bit files.
+fn read_decoded(path: &Path) -> Result<DecodedImage> {
     let decoded = decode(path)?;
     let (height, width) = (decoded.height() as usize, decoded.width() as usize);
     let scale = |unit: f32| unit * 2.0 - 1.0;
-    if decoded.color().has_color() {
-        let rgb = decoded.to_rgb32f();
-        let plane = height * width;
-        let mut chw = vec![0.0f32; 3 * plane];
-        for (index, pixel) in rgb.pixels().enumerate() {
-            for channel in 0..3 {
-                chw[channel * plane + index] = scale(pixel[channel]);
-            }
-        }
-        Ok((ImageShape::new(3, height, width), chw))
+    let channels = if decoded.color().has_color() { 3 } else { 1 };
+    let values = if channels == 3 {
+        let rgb: Vec<f32> = decoded.to_rgb32f().into_raw();
+        to_chw(&rgb, channels).into_iter().map(scale).collect()
     } else {
-        let grey = decoded.to_luma32f();
-        let values = grey.into_raw().into_iter().map(scale).collect();
-        Ok((ImageShape::new(1, height, width), values))
-    }
+        decoded
+            .to_luma32f()
+            .into_raw()
+            .into_iter()
+            .map(scale)
+            .collect()
+    };
+    // The samples as decoded (grey stays grey: `has_color` is false exactly for the Luma types).
+    let widen = |samples: Vec<u8>| samples.into_iter().map(u16::from).collect();
+    let eight_bit = u16::from(u8::MAX);
+    let samples = match &decoded {
+        DynamicImage::ImageLuma8(_) | DynamicImage::ImageLumaA8(_) => {
+            Some((widen(decoded.to_luma8().into_raw()), eight_bit))
+        }
+        DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => Some((
+            widen(to_chw(&decoded.to_rgb8().into_raw(), channels)),
+            eight_bit,
+        )),
+        DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) => {
+            Some((decoded.to_luma16().into_raw(), u16::MAX))
+        }
+        DynamicImage::ImageRgb16(_) | DynamicImage::ImageRgba16(_) => {
+            Some((to_chw(&decoded.to_rgb16().into_raw(), channels), u16::MAX))
+        }
+        _ => None,
+    };
+    Ok(DecodedImage {
+        shape: ImageShape::new(channels, height, width),
+        values,
+        samples,
+    })
+}
+
+/// Interleaved samples (`[H · W · channels]`, HWC) as planes (`[channels · H · W]`, CHW).
+fn to_chw<T: Copy>(interleaved: &[T], channels: usize) -> Vec<T> {
+    (0..channels)
+        .flat_map(|channel| interleaved[channel..].iter().step_by(channels).copied())
+        .collect()
 }
 
 /// Reads a mask image: a pixel is anomalous when any colour channel is above 0.
@@ -249,7 +351,7 @@ fn check_size(
 ///
 /// # Shapes
 /// `values`: `[shape.channels · H · W]`; returns `[channels · H · W]`.
-fn with_channels(values: Vec<f32>, shape: ImageShape, channels: usize) -> Vec<f32> {
+fn with_channels<T: Copy>(values: Vec<T>, shape: ImageShape, channels: usize) -> Vec<T> {
     if shape.channels == channels {
         return values;
     }
@@ -358,12 +460,16 @@ mod tests {
         let source = MapSource::Reconstructions(dir.path().to_path_buf());
         let sample = load_sample(&pair, &source, ErrorMapKind::Square).expect("loads");
         assert_eq!(sample.shape, ImageShape::new(3, 20, 28));
-        // Only the blue channel differs, by 2: (0 + 0 + 4) / 3.
+        // Only the blue channel differs, by 2: (0 + 0 + 4) / 3, exactly (the 8-bit 255 is
+        // 65535 at the 16-bit image's scale).
+        let samples = sample.integer_samples.expect("integer files");
+        assert_eq!(samples.full_scale, u16::MAX);
+        assert_eq!(samples.reconstruction[2 * 20 * 28], u16::MAX);
         assert!(
             sample
                 .map
                 .iter()
-                .all(|&error| (error - 4.0 / 3.0).abs() < 1e-6)
+                .all(|&error| error == (4.0f64 / 3.0) as f32)
         );
     }
 

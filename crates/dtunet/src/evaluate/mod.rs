@@ -1,7 +1,8 @@
 //! `dtunet eval`: score anomaly maps of a test set against ground-truth masks (SPEC §5–6).
 //!
 //! Each image `x.png` pairs by stem with its reconstruction `x.png` (the map is the square or
-//! absolute error averaged over channels, images in `[-1, 1]`) or its `.npy` map, and its mask
+//! absolute error averaged over channels, images in `[-1, 1]`; exact from the integer samples
+//! of 8- and 16-bit files, so equal differences tie) or its `.npy` map, and its mask
 //! `x_mask.png` or `x.png` ([`pairing`]). Per image: Dice, IoU, precision, recall and FPR of
 //! the binarised map, pixel AUROC, ECE of the ae and se maps, SSIM and PSNR ([`scoring`]);
 //! over the set: mean ± std of those, pooled pixel AUROC / AP / F1-max, AUPRO and image AUROC
@@ -15,7 +16,7 @@ pub mod run;
 pub mod scoring;
 
 pub use aggregate::{ImageRow, PooledScores, Summary, ThresholdSummary, map_name};
-pub use loading::{Sample, load_sample};
+pub use loading::{IntegerSamples, Sample, load_sample};
 pub use pairing::{MapSource, Pair, find_pairs};
 pub use run::{
     DEFAULT_MAX_EXACT_PIXELS, EvalConfig, EvalOutputs, EvalProgress, EvalStage, evaluate,

@@ -520,7 +520,10 @@ fn write_report(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::evaluate::pairing::PairingInputs;
 
     #[test]
     fn thinning_keeps_both_ends_and_bounds_the_points() {
@@ -559,5 +562,259 @@ mod tests {
             check_output_folder(&file, true).is_err(),
             "a file is no folder"
         );
+    }
+
+    /// How one image of the tie set is stored.
+    #[derive(Debug, Clone, Copy)]
+    enum Storage {
+        /// 8-bit grey image and reconstruction.
+        Grey8,
+        /// 16-bit grey image and reconstruction, at levels off the 8-bit grid.
+        Grey16,
+        /// 8-bit grey image against a 16-bit RGB reconstruction (promoted, channel repeated).
+        Grey8VsRgb16,
+    }
+
+    /// One pixel of the tie set: its exact errors as integers in one unit for the whole set
+    /// (`ae · 65535 · 3 / 2`, `se · 65535² · 3 / 4`), and its label.
+    #[derive(Debug, Clone, Copy)]
+    struct ExactPixel {
+        ae_key: u128,
+        se_key: u128,
+        anomalous: bool,
+    }
+
+    const TIE_HEIGHT: u32 = 5;
+    const TIE_WIDTH: u32 = 7;
+
+    /// Writes a set where many pixels share an integer difference (0..=3 grey steps of
+    /// 8 bits, or the same in 16-bit units) at different grey levels, so that an error computed
+    /// in f32 from `[-1, 1]` values rounds differently per level; every tie group holds both
+    /// classes. Returns the pixels' exact errors by stem.
+    fn write_tie_set(
+        images: &Path,
+        recon: &Path,
+        masks: &Path,
+    ) -> BTreeMap<String, Vec<ExactPixel>> {
+        let storages = [
+            Storage::Grey8,
+            Storage::Grey16,
+            Storage::Grey8VsRgb16,
+            Storage::Grey8,
+            Storage::Grey16,
+            Storage::Grey8VsRgb16,
+        ];
+        let mut exact = BTreeMap::new();
+        for (n, storage) in storages.into_iter().enumerate() {
+            let stem = format!("tie{n}");
+            let n = n as u32;
+            let pixel = |col: u32, row: u32| {
+                let i = row * TIE_WIDTH + col;
+                let level = 20 + (i * 37 + n * 53) % 200;
+                let steps = (i + n) % 4;
+                let sign: i64 = if (i * 3 + n).is_multiple_of(2) { 1 } else { -1 };
+                let anomalous = match steps {
+                    0 => i.is_multiple_of(9),
+                    1 => i.is_multiple_of(4),
+                    2 => i.is_multiple_of(2),
+                    _ => !i.is_multiple_of(3),
+                };
+                (i, level, sign * i64::from(steps), anomalous)
+            };
+            let (width, height) = (TIE_WIDTH, TIE_HEIGHT);
+            let png = |folder: &Path| folder.join(format!("{stem}.png"));
+            match storage {
+                Storage::Grey8 => {
+                    image::GrayImage::from_fn(width, height, |c, r| {
+                        image::Luma([pixel(c, r).1 as u8])
+                    })
+                    .save(png(images))
+                    .expect("png");
+                    image::GrayImage::from_fn(width, height, |c, r| {
+                        let (_, level, difference, _) = pixel(c, r);
+                        image::Luma([(i64::from(level) + difference) as u8])
+                    })
+                    .save(png(recon))
+                    .expect("png");
+                }
+                Storage::Grey16 => {
+                    let level16 = |i: u32, level: u32| level * 257 + (i * 101) % 200;
+                    image::ImageBuffer::from_fn(width, height, |c, r| {
+                        let (i, level, _, _) = pixel(c, r);
+                        image::Luma([level16(i, level) as u16])
+                    })
+                    .save(png(images))
+                    .expect("png");
+                    image::ImageBuffer::from_fn(width, height, |c, r| {
+                        let (i, level, difference, _) = pixel(c, r);
+                        image::Luma([(i64::from(level16(i, level)) + 257 * difference) as u16])
+                    })
+                    .save(png(recon))
+                    .expect("png");
+                }
+                Storage::Grey8VsRgb16 => {
+                    image::GrayImage::from_fn(width, height, |c, r| {
+                        image::Luma([pixel(c, r).1 as u8])
+                    })
+                    .save(png(images))
+                    .expect("png");
+                    image::ImageBuffer::from_fn(width, height, |c, r| {
+                        let (_, level, difference, _) = pixel(c, r);
+                        let value = ((i64::from(level) + difference) * 257) as u16;
+                        image::Rgb([value; 3])
+                    })
+                    .save(png(recon))
+                    .expect("png");
+                }
+            }
+            image::GrayImage::from_fn(width, height, |c, r| {
+                image::Luma([if pixel(c, r).3 { 255 } else { 0 }])
+            })
+            .save(masks.join(format!("{stem}_mask.png")))
+            .expect("png");
+            // Every storage holds `difference` 8-bit steps, i.e. 257 · difference in 16-bit
+            // units, on each of its channels: ae · 65535 · 3 / 2 = 3 · 257 · |difference|.
+            let pixels = (0..height)
+                .flat_map(|row| (0..width).map(move |col| (col, row)))
+                .map(|(col, row)| {
+                    let (_, _, difference, anomalous) = pixel(col, row);
+                    let steps = u128::from(difference.unsigned_abs()) * 257;
+                    ExactPixel {
+                        ae_key: 3 * steps,
+                        se_key: 3 * steps * steps,
+                        anomalous,
+                    }
+                })
+                .collect();
+            exact.insert(stem, pixels);
+        }
+        exact
+    }
+
+    /// AUROC as the share of (positive, negative) pairs in order, ties counting one half, and
+    /// AP as `Σ (R_k − R_{k−1}) · P_k` over the distinct scores from the highest down.
+    fn exact_reference(pixels: &[(u128, bool)]) -> (f64, f64) {
+        let positives: Vec<u128> = pixels.iter().filter(|p| p.1).map(|p| p.0).collect();
+        let negatives: Vec<u128> = pixels.iter().filter(|p| !p.1).map(|p| p.0).collect();
+        let mut twice_ordered_pairs = 0u64;
+        for &positive in &positives {
+            for &negative in &negatives {
+                twice_ordered_pairs += match positive.cmp(&negative) {
+                    std::cmp::Ordering::Greater => 2,
+                    std::cmp::Ordering::Equal => 1,
+                    std::cmp::Ordering::Less => 0,
+                };
+            }
+        }
+        let n_pairs = (positives.len() * negatives.len()) as u64;
+        let auroc = twice_ordered_pairs as f64 / (2 * n_pairs) as f64;
+        let mut thresholds: Vec<u128> = pixels.iter().map(|p| p.0).collect();
+        thresholds.sort_unstable_by(|a, b| b.cmp(a));
+        thresholds.dedup();
+        let (mut ap, mut previous_recall) = (0.0, 0.0);
+        for threshold in thresholds {
+            let true_positives = positives.iter().filter(|&&s| s >= threshold).count() as f64;
+            let predicted = pixels.iter().filter(|p| p.0 >= threshold).count() as f64;
+            let recall = true_positives / positives.len() as f64;
+            ap += (recall - previous_recall) * true_positives / predicted;
+            previous_recall = recall;
+        }
+        (auroc, ap)
+    }
+
+    #[test]
+    fn equal_integer_differences_give_bit_identical_map_values() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let [images, recon, masks] = ["images", "recon", "masks"].map(|name| {
+            let folder = dir.path().join(name);
+            std::fs::create_dir(&folder).expect("mkdir");
+            folder
+        });
+        let exact = write_tie_set(&images, &recon, &masks);
+        let source = MapSource::Reconstructions(recon.clone());
+        let pairs = find_pairs(&PairingInputs {
+            images: &images,
+            source: &source,
+            masks: &masks,
+            allow_missing_masks: false,
+        })
+        .expect("pairs");
+        assert_eq!(pairs.len(), exact.len());
+        for kind in [ErrorMapKind::Absolute, ErrorMapKind::Square] {
+            // exact error → the map value every pixel with it got, as bits
+            let mut values: BTreeMap<u128, u32> = BTreeMap::new();
+            for pair in &pairs {
+                let sample = load_sample(pair, &source, kind).expect("loads");
+                for (value, pixel) in sample.map.iter().zip(&exact[&pair.stem]) {
+                    let key = match kind {
+                        ErrorMapKind::Absolute => pixel.ae_key,
+                        ErrorMapKind::Square => pixel.se_key,
+                    };
+                    let first = *values.entry(key).or_insert(value.to_bits());
+                    assert_eq!(
+                        value.to_bits(),
+                        first,
+                        "{kind:?} {}: {value} vs {} for the same error",
+                        pair.stem,
+                        f32::from_bits(first)
+                    );
+                }
+            }
+            assert_eq!(values.len(), 4, "differences of 0..=3 steps");
+            // 3 steps: ae 6/255, se 36/255².
+            let expected = match kind {
+                ErrorMapKind::Absolute => (6.0f64 / 255.0) as f32,
+                ErrorMapKind::Square => (36.0f64 / 65025.0) as f32,
+            };
+            assert_eq!(values.values().max().copied(), Some(expected.to_bits()));
+        }
+    }
+
+    #[test]
+    fn pooled_ranking_of_integer_pairs_equals_an_exact_reference() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let [images, recon, masks] = ["images", "recon", "masks"].map(|name| {
+            let folder = dir.path().join(name);
+            std::fs::create_dir(&folder).expect("mkdir");
+            folder
+        });
+        let exact = write_tie_set(&images, &recon, &masks);
+        for kind in [ErrorMapKind::Absolute, ErrorMapKind::Square] {
+            let config = EvalConfig {
+                images: images.clone(),
+                source: MapSource::Reconstructions(recon.clone()),
+                masks: masks.clone(),
+                map_kind: kind,
+                threshold: Threshold::Otsu,
+                largest_component: false,
+                allow_missing_masks: false,
+                out: dir
+                    .path()
+                    .join(format!("out_{}", crate::evaluate::map_name(kind))),
+                overwrite: false,
+                max_exact_pixels: DEFAULT_MAX_EXACT_PIXELS,
+            };
+            let summary = evaluate(&config, &|_| {}).expect("evaluates").summary;
+            let pixels: Vec<(u128, bool)> = exact
+                .values()
+                .flatten()
+                .map(|pixel| match kind {
+                    ErrorMapKind::Absolute => (pixel.ae_key, pixel.anomalous),
+                    ErrorMapKind::Square => (pixel.se_key, pixel.anomalous),
+                })
+                .collect();
+            let (auroc, ap) = exact_reference(&pixels);
+            eprintln!(
+                "{kind:?}: pooled AUROC {:?} vs exact {auroc}, AP {:?} vs exact {ap}",
+                summary.auroc_pooled, summary.ap_pooled
+            );
+            assert_eq!(summary.auroc_pooled, Some(auroc), "{kind:?}");
+            let found_ap = summary.ap_pooled.expect("two classes");
+            assert!(
+                (found_ap - ap).abs() < 1e-12,
+                "{kind:?}: AP {found_ap} vs {ap}"
+            );
+            assert_eq!(summary.pooling.mode, "exact");
+        }
     }
 }

@@ -10,7 +10,7 @@ use dtunet_metrics::{
     psnr, ssim,
 };
 
-use super::loading::Sample;
+use super::loading::{IntegerSamples, Sample};
 use crate::error::{DtunetError, Result};
 
 /// The reconstruction error map averaged over channels: `|x − x̂|` ([`ErrorMapKind::Absolute`],
@@ -50,6 +50,81 @@ pub fn error_map(
     let channels = shape.channels as f32;
     map.iter_mut().for_each(|error| *error /= channels);
     map
+}
+
+/// [`error_map`] of integer samples of full scale `full_scale` (the values `v / full_scale`
+/// mapped to `[-1, 1]`), exactly: each pixel's sum over channels of `|d|` or `d²` of the integer
+/// differences `d` is scaled once (`ae = Σ|d| · 2 / (full_scale · C)`,
+/// `se = Σd² · 4 / (full_scale² · C)`, one correctly rounded f64 division, then f32), so
+/// pixels with equal differences get bit-identical values and the rankings see exact ties.
+///
+/// # Shapes
+/// `image` and `reconstruction`: `[shape.channels · H · W]` (CHW); returns `[H · W]`.
+///
+/// # Panics
+/// When a length differs from `shape` (the loader guarantees it).
+pub fn integer_error_map(
+    image: &[u16],
+    reconstruction: &[u16],
+    full_scale: u16,
+    shape: ImageShape,
+    kind: ErrorMapKind,
+) -> Vec<f32> {
+    assert!(
+        image.len() == shape.len() && reconstruction.len() == shape.len(),
+        "integer_error_map: image {} and reconstruction {} values for shape {shape}",
+        image.len(),
+        reconstruction.len()
+    );
+    let plane = shape.plane().len();
+    let mut sums = vec![0u64; plane];
+    for (image_plane, recon_plane) in image
+        .chunks_exact(plane)
+        .zip(reconstruction.chunks_exact(plane))
+    {
+        for ((sum, &x), &x_hat) in sums.iter_mut().zip(image_plane).zip(recon_plane) {
+            let difference = u64::from(x.abs_diff(x_hat));
+            *sum += match kind {
+                ErrorMapKind::Absolute => difference,
+                ErrorMapKind::Square => difference * difference,
+            };
+        }
+    }
+    // Numerator and denominator are exact in f64 (below 2^53), so is their quotient up to one
+    // rounding.
+    let full_scale = f64::from(full_scale);
+    let (range, unit) = match kind {
+        ErrorMapKind::Absolute => (2.0, full_scale),
+        ErrorMapKind::Square => (4.0, full_scale * full_scale),
+    };
+    let denominator = unit * shape.channels as f64;
+    sums.into_iter()
+        .map(|sum| (sum as f64 * range / denominator) as f32)
+        .collect()
+}
+
+/// The reconstruction error map of `kind`: exact from the integer samples when the pair has
+/// them ([`integer_error_map`]), else from the values in `[-1, 1]` ([`error_map`]).
+///
+/// # Shapes
+/// `image` and `reconstruction`: `[shape.channels · H · W]` (CHW); returns `[H · W]`.
+pub fn pair_error_map(
+    image: &[f32],
+    reconstruction: &[f32],
+    integer_samples: Option<&IntegerSamples>,
+    shape: ImageShape,
+    kind: ErrorMapKind,
+) -> Vec<f32> {
+    match integer_samples {
+        Some(samples) => integer_error_map(
+            &samples.image,
+            &samples.reconstruction,
+            samples.full_scale,
+            shape,
+            kind,
+        ),
+        None => error_map(image, reconstruction, shape, kind),
+    }
 }
 
 /// The threshold-free scores of one image; absent values are `None`, never 0.
@@ -105,7 +180,13 @@ pub fn score_sample(sample: &Sample, kind: ErrorMapKind, path: &Path) -> Result<
                 ErrorMapKind::Absolute => ErrorMapKind::Square,
                 ErrorMapKind::Square => ErrorMapKind::Absolute,
             };
-            let other_map = error_map(&sample.image, reconstruction, sample.shape, other_kind);
+            let other_map = pair_error_map(
+                &sample.image,
+                reconstruction,
+                sample.integer_samples.as_ref(),
+                sample.shape,
+                other_kind,
+            );
             let (absolute, square) = match kind {
                 ErrorMapKind::Absolute => (&sample.map, &other_map),
                 ErrorMapKind::Square => (&other_map, &sample.map),
@@ -247,6 +328,7 @@ mod tests {
             reconstruction: Some(reconstruction),
             map,
             mask: (0..shape.len()).map(in_square).collect(),
+            integer_samples: None,
         }
     }
 
@@ -263,6 +345,53 @@ mod tests {
             error_map(&image, &reconstruction, shape, ErrorMapKind::Square),
             vec![1.0 / 3.0, 5.0 / 3.0]
         );
+    }
+
+    #[test]
+    fn integer_error_maps_are_exact_and_equal_fractions_tie_across_scales() {
+        // RGB 8-bit, 1×2: pixel 0 differs by 255 and 3, pixel 1 by 3 on one channel.
+        let shape = ImageShape::new(3, 1, 2);
+        let image = [0, 255, 10, 10, 100, 200];
+        let reconstruction = [255, 255, 13, 7, 100, 200];
+        let ae = integer_error_map(&image, &reconstruction, 255, shape, ErrorMapKind::Absolute);
+        let se = integer_error_map(&image, &reconstruction, 255, shape, ErrorMapKind::Square);
+        assert_eq!(ae, vec![(516.0f64 / 765.0) as f32, (6.0f64 / 765.0) as f32]);
+        assert_eq!(
+            se,
+            vec![
+                (260_136.0f64 / 195_075.0) as f32,
+                (36.0f64 / 195_075.0) as f32
+            ]
+        );
+        // The same error, 2/255, as one 8-bit grey step and as 257 16-bit steps, at other
+        // levels: bit-identical to pixel 1 above.
+        let grey = ImageShape::new(1, 1, 3);
+        let grey8 = integer_error_map(
+            &[0, 128, 254],
+            &[1, 127, 255],
+            255,
+            grey,
+            ErrorMapKind::Absolute,
+        );
+        let grey16 = integer_error_map(
+            &[0, 40_000, 65_278],
+            &[257, 39_743, 65_535],
+            u16::MAX,
+            grey,
+            ErrorMapKind::Absolute,
+        );
+        for value in grey8.iter().chain(&grey16) {
+            assert_eq!(value.to_bits(), ae[1].to_bits());
+        }
+        // Full-scale errors hit the range ends exactly (ECE's confidence ae / 2, se / 4).
+        let full = integer_error_map(
+            &[0, 65_535],
+            &[65_535, 0],
+            u16::MAX,
+            ImageShape::new(1, 1, 2),
+            ErrorMapKind::Square,
+        );
+        assert_eq!(full, vec![4.0, 4.0]);
     }
 
     #[test]
@@ -294,6 +423,7 @@ mod tests {
             reconstruction: None,
             map: vec![0.1, 0.4, 0.35, 0.8],
             mask: vec![false, false, true, true],
+            integer_samples: None,
         };
         let path = Path::new("hand.npy");
         let scores = score_sample(&sample, ErrorMapKind::Absolute, path).expect("scores");
@@ -324,6 +454,7 @@ mod tests {
             reconstruction: None,
             map: vec![-1.0, 7.0, 2.0],
             mask: vec![false; 3],
+            integer_samples: None,
         };
         let scores = score_sample(&sample, ErrorMapKind::Square, Path::new("m.npy")).expect("ok");
         assert_eq!(

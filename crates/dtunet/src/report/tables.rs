@@ -117,6 +117,13 @@ pub fn metric_lines(summary: &Summary) -> Vec<(&'static str, String)> {
     };
     vec![
         ("Dice", summary.dice.to_string()),
+        (
+            "Dice (anomalous images)",
+            match summary.dice_anomalous {
+                Some(value) => format!("{value} (n = {})", value.count),
+                None => "n/a (no anomalous image)".to_string(),
+            },
+        ),
         ("IoU", summary.iou.to_string()),
         ("Precision", summary.precision.to_string()),
         ("Recall", summary.recall.to_string()),
