@@ -68,10 +68,15 @@ pub fn run(args: ImportArgs) -> Result<()> {
         report.applied,
         describe(&config.model)
     );
-    if !report.ignored.is_empty() {
+    let unused = report.ignored_parameters();
+    let counters = report.ignored.len() - unused.len();
+    if counters > 0 {
+        println!("ignored {counters} BatchNorm counters (num_batches_tracked)");
+    }
+    if !unused.is_empty() {
         println!(
-            "ignored {} BatchNorm counters (num_batches_tracked)",
-            report.ignored.len()
+            "ignored {} (defined by the reference class, never used in its forward pass)",
+            unused.join(", ")
         );
     }
     println!(

@@ -8,7 +8,9 @@ mod detect_cmd;
 mod eval_cmd;
 mod heap;
 mod import_cmd;
+mod import_config_cmd;
 mod noise_cmd;
+mod predict_cmd;
 mod progress;
 mod synth_cmd;
 mod train_classifier_cmd;
@@ -50,6 +52,12 @@ enum Command {
     /// Load a PyTorch state_dict (.pt/.pth/.safetensors) of the reference model into a dtunet
     /// model folder for detect, reporting missing and unexpected keys by name.
     ImportWeights(Box<import_cmd::ImportArgs>),
+    /// Translate one of the authors' JSON run configurations (test_args/argsN.json) into a
+    /// dtunet TOML configuration, naming every key it cannot carry.
+    ImportConfig(Box<import_config_cmd::ImportConfigArgs>),
+    /// The network's raw output ε̂ for a [B, C, H, W] .npy batch at given timesteps (and
+    /// labels), as a .npy: compare an imported model with the PyTorch class.
+    Predict(Box<predict_cmd::PredictArgs>),
     /// Benchmarks: time a training step (network, noise, full step) and the noise's share.
     Bench(bench_cmd::BenchArgs),
     /// Detect anomalies in a dataset's test split with a trained model: reconstructions, maps,
@@ -95,6 +103,8 @@ fn main() -> ExitCode {
         Command::Train(args) => train_cmd::run(*args),
         Command::TrainClassifier(args) => train_classifier_cmd::run(*args),
         Command::ImportWeights(args) => import_cmd::run(*args),
+        Command::Predict(args) => predict_cmd::run(*args),
+        Command::ImportConfig(args) => import_config_cmd::run(*args),
         Command::Bench(args) => bench_cmd::run(args),
     };
     match result {

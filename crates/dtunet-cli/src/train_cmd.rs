@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use dtunet::backend::BackendKind;
 use dtunet::losses::LossKind;
-use dtunet::models::{Architecture, StageFeedForward};
+use dtunet::models::{Architecture, PatchEmbedKind, StageFeedForward};
 use dtunet::training::{
     Preset, Start, StepRecord, TrainConfig, TrainObserver, TrainingImages, train,
 };
@@ -70,9 +70,19 @@ pub struct TrainOverrides {
     /// Feed-forward width as a multiple of D.
     #[arg(long)]
     pub mlp_ratio: Option<f64>,
-    /// Feed-forward per stage: mlp, daff, or in,mid,out (e.g. daff,mlp,daff).
+    /// Feed-forward per stage: mlp, daff, ddaff, or in,mid,out (e.g. daff,mlp,ddaff).
     #[arg(long, value_parser = parse::<StageFeedForward>)]
     pub ff: Option<StageFeedForward>,
+    /// Patch embedding: pe (one conv, stride p) or spe (the reference's convolutional
+    /// ConvPatchEmbed; patch 2, 4 or 16).
+    #[arg(long, value_parser = parse::<PatchEmbedKind>)]
+    pub patch_embed: Option<PatchEmbedKind>,
+    /// LayerNorm epsilon of the blocks and the final norm (the authors' scripts: 1e-5).
+    #[arg(long)]
+    pub norm_eps: Option<f64>,
+    /// The conv-BN-GELU-conv refinement head instead of one 3×3 conv (true or false).
+    #[arg(long)]
+    pub refine_head: Option<bool>,
     /// Classes of the label token (0: unconditional, 2: healthy/anomalous).
     #[arg(long)]
     pub num_classes: Option<usize>,
@@ -94,7 +104,7 @@ pub struct TrainOverrides {
     /// EMA rate of the detection weights.
     #[arg(long)]
     pub ema_rate: Option<f64>,
-    /// Noise: tsimplex, tsg, kts, gauss or simplex3d.
+    /// Noise: tsimplex, tsg, kts, gauss, simplex3d, patch4dsimplex, multisimplex or value.
     #[arg(long)]
     pub noise: Option<String>,
     /// Simplex octaves.
@@ -106,7 +116,7 @@ pub struct TrainOverrides {
     /// Simplex base period in pixels.
     #[arg(long)]
     pub frequency: Option<f64>,
-    /// KTs patch side in pixels.
+    /// Patch side in pixels of kts, patch4dsimplex and multisimplex.
     #[arg(long)]
     pub kts_patch: Option<usize>,
     /// KTs spread in patches.
@@ -156,6 +166,9 @@ impl TrainOverrides {
         set(&mut model.heads, &self.heads);
         set(&mut model.mlp_ratio, &self.mlp_ratio);
         set(&mut model.ff, &self.ff);
+        set(&mut model.patch_embed, &self.patch_embed);
+        set(&mut model.norm_eps, &self.norm_eps);
+        set(&mut model.refine_head, &self.refine_head);
         set(&mut model.num_classes, &self.num_classes);
         set(&mut config.batch_size, &self.batch_size);
         set(&mut config.steps, &self.steps);

@@ -278,36 +278,19 @@ impl NoiseConfig {
                     }
                 }
             }
-            NoiseKind::Kts => {
-                let (delta, sigma) = (self.fractal.frequency, self.kts_sigma);
+            NoiseKind::Kts | NoiseKind::Patch4dsimplex | NoiseKind::Multisimplex => {
+                let (kind, frequency, sigma) = (self.kind, self.fractal.frequency, self.kts_sigma);
+                let patch_frequency = |i: usize, j: usize, n: usize, m: usize| match kind {
+                    NoiseKind::Kts => kts_patch_frequency(i + 1, j + 1, n, m, frequency, sigma),
+                    NoiseKind::Multisimplex => multisimplex_patch_frequency(i, j, n, m, frequency),
+                    _ => frequency,
+                };
                 fill_patch_local(
                     &mut field,
                     &OpenSimplex::new(simplex_seed),
                     &self.fractal,
                     self.kts_patch_px,
-                    |i, j, n, m| kts_patch_frequency(i + 1, j + 1, n, m, delta, sigma),
-                    t_of,
-                );
-            }
-            NoiseKind::Patch4dsimplex => {
-                let frequency = self.fractal.frequency;
-                fill_patch_local(
-                    &mut field,
-                    &OpenSimplex::new(simplex_seed),
-                    &self.fractal,
-                    self.kts_patch_px,
-                    |_, _, _, _| frequency,
-                    t_of,
-                );
-            }
-            NoiseKind::Multisimplex => {
-                let frequency = self.fractal.frequency;
-                fill_patch_local(
-                    &mut field,
-                    &OpenSimplex::new(simplex_seed),
-                    &self.fractal,
-                    self.kts_patch_px,
-                    |i, j, n, m| multisimplex_patch_frequency(i, j, n, m, frequency),
+                    patch_frequency,
                     t_of,
                 );
             }

@@ -102,6 +102,16 @@ pub enum DtunetError {
         #[source]
         source: image::ImageError,
     },
+    /// An input `.npy` array with the wrong content.
+    #[error("array {path}: expected {expected}, found {found}")]
+    BadArray {
+        /// The file.
+        path: PathBuf,
+        /// What was expected.
+        expected: &'static str,
+        /// What the file holds.
+        found: String,
+    },
     /// An anomaly-map `.npy` file with the wrong content.
     #[error("anomaly map {path}: expected {expected}, found {found}")]
     BadMap {
@@ -245,6 +255,7 @@ impl DtunetError {
                 | DtunetError::Dataset { .. }
                 | DtunetError::WeightsMismatch { .. }
                 | DtunetError::Config { .. }
+                | DtunetError::BadArray { .. }
         )
     }
 }

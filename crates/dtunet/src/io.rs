@@ -63,6 +63,19 @@ fn make_world_readable(_file: &File) -> std::io::Result<()> {
 /// # Panics
 /// If the product of `shape` differs from `data.len()`.
 pub fn write_npy_f64(path: &Path, shape: &[u64], data: &[f64]) -> Result<()> {
+    write_npy(path, shape, data)
+}
+
+/// Writes `data` as a little-endian `.npy` array of `shape` (C order) with the element type's
+/// own dtype (`<f4` for `f32`, `<f8` for `f64`), atomically.
+///
+/// # Panics
+/// If the product of `shape` differs from `data.len()`.
+pub fn write_npy<T: npyz::AutoSerialize + Copy>(
+    path: &Path,
+    shape: &[u64],
+    data: &[T],
+) -> Result<()> {
     assert_eq!(
         shape.iter().product::<u64>() as usize,
         data.len(),
@@ -77,6 +90,92 @@ pub fn write_npy_f64(path: &Path, shape: &[u64], data: &[f64]) -> Result<()> {
         writer.extend(data.iter().copied())?;
         writer.finish()
     })
+}
+
+/// The values of a float `.npy` file as `f32`, in the file's element order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyFloats {
+    /// The array's shape.
+    pub shape: Vec<usize>,
+    /// The values, in the file's order (see `fortran_order`).
+    pub values: Vec<f32>,
+    /// Whether the values are column-major.
+    pub fortran_order: bool,
+}
+
+/// Reads a float32 or float64 `.npy` file (float64 narrowed to `f32`).
+///
+/// # Errors
+/// [`DtunetError::BadArray`] naming the file, what was expected and what was found (not an
+/// npy file, another dtype, unreadable data).
+pub fn read_npy_floats(path: &Path) -> Result<NpyFloats> {
+    let bad = |expected: &'static str, found: String| DtunetError::BadArray {
+        path: path.to_path_buf(),
+        expected,
+        found,
+    };
+    let bytes = std::fs::read(path).map_err(|source| DtunetError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let npy = npyz::NpyFile::new(&bytes[..])
+        .map_err(|error| bad("a .npy file (numpy.save)", error.to_string()))?;
+    let fortran_order = npy.order() == npyz::Order::Fortran;
+    let shape: Vec<usize> = npy.shape().iter().map(|&side| side as usize).collect();
+    let width_in_bytes = match npy.dtype() {
+        npyz::DType::Plain(type_str) if type_str.type_char() == npyz::TypeChar::Float => {
+            type_str.num_bytes()
+        }
+        _ => None,
+    };
+    let read_error = |error: std::io::Error| bad("readable float data", error.to_string());
+    let values: Vec<f32> = match width_in_bytes {
+        Some(4) => npy.into_vec::<f32>().map_err(read_error)?,
+        Some(8) => npy
+            .into_vec::<f64>()
+            .map_err(read_error)?
+            .into_iter()
+            .map(|value| value as f32)
+            .collect(),
+        _ => {
+            return Err(bad(
+                "dtype float32 or float64",
+                npy.dtype().descr().trim().to_string(),
+            ));
+        }
+    };
+    Ok(NpyFloats {
+        shape,
+        values,
+        fortran_order,
+    })
+}
+
+/// Reads a C-order float32 or float64 `.npy` array of finite values as `f32` with its shape.
+///
+/// # Errors
+/// Those of [`read_npy_floats`], Fortran order and non-finite values.
+pub fn read_npy_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
+    let bad = |expected: &'static str, found: String| DtunetError::BadArray {
+        path: path.to_path_buf(),
+        expected,
+        found,
+    };
+    let array = read_npy_floats(path)?;
+    if array.fortran_order {
+        return Err(bad(
+            "C order (numpy.ascontiguousarray)",
+            "Fortran order".into(),
+        ));
+    }
+    if let Some(index) = array.values.iter().position(|value| !value.is_finite()) {
+        return Err(bad(
+            "finite values (as float32)",
+            format!("{} at flat index {index}", array.values[index]),
+        ));
+    }
+    Ok((array.shape, array.values))
 }
 
 /// Writes an 8-bit grayscale PNG of `width × height` pixels (row-major).

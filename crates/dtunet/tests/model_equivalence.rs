@@ -1,9 +1,13 @@
 //! DTU-Net and U-ViT forward passes equal the PyTorch rendering of SPEC §4.1
-//! (`tests/fixtures/models/gen_models.py`), loading its state_dicts through the import path.
+//! (`tests/fixtures/models/gen_models.py`) and the authors' own `UDHVT` class
+//! (`tests/fixtures/models/gen_reference.py`), loading their state_dicts through the import
+//! path.
 
 use std::path::PathBuf;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use dtunet::io::read_npy_f32;
+use dtunet::models::predict::{HostBatch, predict_noise};
 use dtunet::models::weights::{import_weights, load_model, save_model};
 use dtunet::models::{Architecture, ModelConfig, NoisePredictor, StageFeedForward};
 use safetensors::{Dtype, SafeTensors};
@@ -42,6 +46,8 @@ fn model_config(case: &Value) -> ModelConfig {
         mlp_ratio: c["mlp_ratio"].as_f64().expect("ratio"),
         ff: ff.join(",").parse::<StageFeedForward>().expect("ff"),
         num_classes: number("num_classes"),
+        // gen_models.py renders the blocks with the class default eps, 1e-6.
+        norm_eps: 1e-6,
         ..ModelConfig::default()
     }
 }
@@ -248,4 +254,155 @@ fn a_pytorch_pickle_checkpoint_imports_under_its_top_level_key() {
         text.contains("model_state_dict") && text.contains(&pickle.display().to_string()),
         "{text}"
     );
+}
+
+// The authors' own `UDHVT` class (tests/fixtures/models/gen_reference.py): random-weight
+// state_dicts of every option their configurations use — MLP, DAFF, DDAFF, the convolutional
+// patch embedding (SPE), the refinement head, a label token, 1 and 3 channels — imported
+// through `import_weights` give the class's forward pass within 1e-4.
+
+fn reference_cases() -> Vec<Value> {
+    let text = std::fs::read_to_string(fixtures().join("reference_cases.json")).expect("manifest");
+    let manifest: Value = serde_json::from_str(&text).expect("json");
+    manifest["cases"].as_array().expect("cases").clone()
+}
+
+/// The case's configuration, through serde as a config file would give it.
+fn reference_config(case: &Value) -> ModelConfig {
+    serde_json::from_value(case["config"].clone()).expect("a dtunet model configuration")
+}
+
+/// The worst |Δ| of the imported model's ε̂ against the class's for `case`, loading `file`.
+fn worst_difference(case: &Value, file: &str, top_level_key: Option<&str>) -> (f32, Vec<String>) {
+    let name = case["name"].as_str().expect("name");
+    let device = Device::flex();
+    let config = reference_config(case);
+    let (model, report) = import_weights(&config, &fixtures().join(file), top_level_key, &device)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (shape, x) = read_npy_f32(&fixtures().join(format!("ref_{name}.x.npy"))).expect("x");
+    let (_, expected) = read_npy_f32(&fixtures().join(format!("ref_{name}.eps.npy"))).expect("eps");
+    let t: Vec<f64> = serde_json::from_value(case["t"].clone()).expect("t");
+    let labels: Option<Vec<i64>> = serde_json::from_value(case["labels"].clone()).expect("y");
+    let x = HostBatch::new(&shape, x).expect("4-D");
+    let eps = predict_noise(&model, &config, &x, &t, labels.as_deref(), &device).expect("runs");
+    (max_abs_difference(&eps.values, &expected), report.ignored)
+}
+
+#[test]
+fn every_reference_option_imports_and_matches_the_class() {
+    let cases = reference_cases();
+    assert_eq!(cases.len(), 8);
+    for case in &cases {
+        let name = case["name"].as_str().expect("name");
+        let (difference, ignored) =
+            worst_difference(case, &format!("ref_{name}.weights.safetensors"), None);
+        eprintln!("{name}: max |Δ| = {difference:e}");
+        assert!(difference < 1e-4, "{name}: max |Δ| = {difference:e}");
+        assert!(
+            ignored.iter().any(|key| key == "cls_token"),
+            "{name}: {ignored:?}"
+        );
+        let distilled = name == "mlp_c3_cls";
+        assert_eq!(
+            ignored.iter().any(|key| key == "dist_token"),
+            distilled,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn the_training_scripts_pickle_imports_from_its_ema_entry() {
+    let case = reference_cases()
+        .into_iter()
+        .find(|case| case["name"] == "daff_mlp_ddaff_c3")
+        .expect("case");
+    let (difference, _) =
+        worst_difference(&case, "ref_daff_mlp_ddaff_c3.checkpoint.pt", Some("ema"));
+    assert!(difference < 1e-4, "max |Δ| = {difference:e}");
+}
+
+#[test]
+fn options_that_change_the_network_are_not_interchangeable() {
+    let device = Device::flex();
+    let case = reference_cases()
+        .into_iter()
+        .find(|case| case["name"] == "ddaff_c1")
+        .expect("case");
+    let as_daff = ModelConfig {
+        ff: "daff".parse().expect("valid"),
+        ..reference_config(&case)
+    };
+    let text = import_weights(
+        &as_daff,
+        &fixtures().join("ref_ddaff_c1.weights.safetensors"),
+        None,
+        &device,
+    )
+    .expect_err("DDAFF weights do not fit DAFF")
+    .to_string();
+    assert!(text.contains("deconv") || text.contains("conv1"), "{text}");
+}
+
+#[test]
+fn unknown_tensors_are_still_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("extra.safetensors");
+    let source = std::fs::read(fixtures().join("ref_mlp_c1.weights.safetensors")).expect("read");
+    let tensors = safetensors::SafeTensors::deserialize(&source).expect("safetensors");
+    let mut views: Vec<(String, safetensors::tensor::TensorView)> =
+        tensors.tensors().into_iter().collect();
+    let extra = [0u8; 16];
+    views.push((
+        "head.weight".into(),
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![4], &extra)
+            .expect("view"),
+    ));
+    safetensors::serialize_to_file(views, None, &path).expect("write");
+    let case = reference_cases().into_iter().next().expect("case");
+    let text = import_weights(&reference_config(&case), &path, None, &Device::flex())
+        .expect_err("an unexpected tensor")
+        .to_string();
+    assert!(text.contains("head.weight"), "{text}");
+    assert!(
+        !text.contains("cls_token"),
+        "cls_token is ignored, not refused: {text}"
+    );
+}
+
+#[test]
+fn models_with_every_option_round_trip_through_our_files() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for case in reference_cases() {
+        let name = case["name"].as_str().expect("name");
+        let config = reference_config(&case);
+        let (model, _) = import_weights(
+            &config,
+            &fixtures().join(format!("ref_{name}.weights.safetensors")),
+            None,
+            &device,
+        )
+        .expect("imports");
+        let path = dir.path().join(format!("{name}.safetensors"));
+        save_model(&model, &config, &path).expect("saved");
+        let (reloaded, reloaded_config) = load_model(&path, &device).expect("loads");
+        assert_eq!(reloaded_config, config, "{name}");
+        let (shape, x) = read_npy_f32(&fixtures().join(format!("ref_{name}.x.npy"))).expect("x");
+        let x = HostBatch::new(&shape, x).expect("4-D");
+        let labels = (config.num_classes > 0).then_some(&[0i64, 1][..]);
+        let before = predict_noise(&model, &config, &x, &[5.0, 9.0], labels, &device).expect("ok");
+        let after =
+            predict_noise(&reloaded, &config, &x, &[5.0, 9.0], labels, &device).expect("ok");
+        assert_eq!(before, after, "{name}");
+    }
+}
+
+#[test]
+fn configurations_saved_without_norm_eps_keep_the_class_default() {
+    let mut json: Value = serde_json::to_value(ModelConfig::default()).expect("json");
+    json.as_object_mut().expect("object").remove("norm_eps");
+    let legacy: ModelConfig = serde_json::from_value(json).expect("older configuration");
+    assert_eq!(legacy.norm_eps, 1e-6);
+    assert_eq!(ModelConfig::default().norm_eps, 1e-5);
 }

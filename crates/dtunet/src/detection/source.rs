@@ -59,6 +59,11 @@ pub fn load_trained(path: &Path, device: &Device) -> Result<TrainedModel> {
         )));
     };
     let (model, model_config) = load_model(&weights, device)?;
+    let mut config = config;
+    // The weights' own configuration is authoritative for the LayerNorm epsilon: a
+    // config.toml written before `norm_eps` existed does not say, and its model was built
+    // with the epsilon its weights file records.
+    config.model.norm_eps = model_config.norm_eps;
     if model_config != config.model {
         return Err(DtunetError::Weights {
             path: weights,

@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
+use crate::io::read_npy_floats;
 use dtunet_metrics::{ErrorMapKind, ImageShape, MapShape};
 use image::DynamicImage;
-use npyz::{DType, NpyFile, Order, TypeChar};
 
 use super::pairing::{MapSource, Pair};
 use super::scoring::pair_error_map;
@@ -258,47 +258,32 @@ pub fn read_map(path: &Path) -> Result<(MapShape, Vec<f32>)> {
         expected,
         found,
     };
-    let bytes = std::fs::read(path).map_err(|source| DtunetError::Io {
-        action: "read",
-        path: path.to_path_buf(),
-        source,
+    let array = read_npy_floats(path).map_err(|error| match error {
+        DtunetError::BadArray {
+            path,
+            expected,
+            found,
+        } => DtunetError::BadMap {
+            path,
+            expected,
+            found,
+        },
+        other => other,
     })?;
-    let npy = NpyFile::new(&bytes[..])
-        .map_err(|error| bad("a .npy file (numpy.save)", error.to_string()))?;
-    let shape = match *npy.shape() {
+    let shape = match *array.shape.as_slice() {
         [height, width] | [1, height, width] if height > 0 && width > 0 => {
-            MapShape::new(height as usize, width as usize)
+            MapShape::new(height, width)
         }
         ref other => return Err(bad("shape [H, W] or [1, H, W]", format!("{other:?}"))),
     };
-    let order = npy.order();
-    let width_in_bytes = match npy.dtype() {
-        DType::Plain(type_str) if type_str.type_char() == TypeChar::Float => type_str.num_bytes(),
-        _ => None,
-    };
-    let read_error = |error: std::io::Error| bad("readable float data", error.to_string());
-    let mut values: Vec<f32> = match width_in_bytes {
-        Some(4) => npy.into_vec::<f32>().map_err(read_error)?,
-        Some(8) => npy
-            .into_vec::<f64>()
-            .map_err(read_error)?
-            .into_iter()
-            .map(|value| value as f32)
-            .collect(),
-        _ => {
-            return Err(bad(
-                "dtype float32 or float64",
-                npy.dtype().descr().trim().to_string(),
-            ));
-        }
-    };
+    let mut values = array.values;
     if values.len() != shape.len() {
         return Err(bad(
             "one value per element of its shape",
             format!("{} values for {shape}", values.len()),
         ));
     }
-    if order == Order::Fortran {
+    if array.fortran_order {
         values = transpose_from_column_major(&values, shape);
     }
     if let Some(index) = values.iter().position(|value| !value.is_finite()) {

@@ -11,10 +11,10 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::embedding::{PatchEmbed, TimeEmbed, position_table};
+use super::embedding::{PatchEmbedding, TimeEmbed, position_table};
 use super::feed_forward::TokenLayout;
 use super::init::{trunc_normal, trunc_normal_linear};
-use super::transformer::{BLOCK_NORM_EPS, Block};
+use super::transformer::Block;
 use super::weights::{check_complete, describe, fill_from_state_dict, module_bytes, read_metadata};
 use super::{Architecture, ModelConfig};
 use crate::error::{DtunetError, Result};
@@ -72,8 +72,8 @@ impl ClassifierConfig {
 /// `norm`) plus `head`.
 #[derive(Module, Debug)]
 pub struct NoisyClassifier {
-    /// Patch embedding conv.
-    pub patch_embed: PatchEmbed,
+    /// Patch embedding, as the denoiser's.
+    pub patch_embed: PatchEmbedding,
     /// Time-token MLP.
     pub time_embed: TimeEmbed,
     /// Learned positional embedding `[1, 1 + g², D]` at the trained grid `g`.
@@ -102,7 +102,7 @@ impl NoisyClassifier {
         let [ff_in, ff_mid, _] = encoder.stage_feed_forward();
         let grid = encoder.grid_side();
         Ok(Self {
-            patch_embed: PatchEmbed::new(encoder.channels, dim, encoder.patch_size, device),
+            patch_embed: PatchEmbedding::new(encoder, device),
             time_embed: TimeEmbed::new(dim, device),
             pos_embed: trunc_normal().init([1, 1 + grid * grid, dim], device),
             in_blocks: (0..encoder.depth / 2)
@@ -110,7 +110,7 @@ impl NoisyClassifier {
                 .collect(),
             mid_block: Block::new(encoder, ff_mid, false, device),
             norm: LayerNormConfig::new(dim)
-                .with_epsilon(BLOCK_NORM_EPS)
+                .with_epsilon(encoder.norm_eps)
                 .init(device),
             head: trunc_normal_linear(LinearConfig::new(dim, config.classes), device),
             patch_size: encoder.patch_size,

@@ -57,6 +57,9 @@ pub enum FeedForwardKind {
     Mlp,
     /// Depthwise-convolution feed-forward over the token grid, gating the extra tokens.
     Daff,
+    /// The reference's `DeconvDAFF` (config name `DDAFF`): DAFF built from transposed
+    /// convolutions, fed the grid tokens' memory read as a `[B, D, h, w]` map.
+    Ddaff,
 }
 
 impl FeedForwardKind {
@@ -65,6 +68,7 @@ impl FeedForwardKind {
         match self {
             Self::Mlp => "mlp",
             Self::Daff => "daff",
+            Self::Ddaff => "ddaff",
         }
     }
 }
@@ -76,7 +80,8 @@ impl FromStr for FeedForwardKind {
         match text {
             "mlp" => Ok(Self::Mlp),
             "daff" => Ok(Self::Daff),
-            other => Err(invalid("ff", other, "mlp or daff")),
+            "ddaff" => Ok(Self::Ddaff),
+            other => Err(invalid("ff", other, "mlp, daff or ddaff")),
         }
     }
 }
@@ -93,9 +98,11 @@ impl StageFeedForward {
         Self([kind; 3])
     }
 
-    /// Whether any stage uses DAFF.
+    /// Whether any stage uses DAFF or DDAFF (both need a square token grid).
     pub fn uses_daff(&self) -> bool {
-        self.0.contains(&FeedForwardKind::Daff)
+        self.0
+            .iter()
+            .any(|kind| matches!(kind, FeedForwardKind::Daff | FeedForwardKind::Ddaff))
     }
 }
 
@@ -110,7 +117,7 @@ impl FromStr for StageFeedForward {
             _ => Err(invalid(
                 "ff",
                 text,
-                "mlp, daff, or three comma-separated kinds for the in,mid,out stages",
+                "mlp, daff, ddaff, or three comma-separated kinds for the in,mid,out stages",
             )),
         }
     }
@@ -125,6 +132,58 @@ impl fmt::Display for StageFeedForward {
             write!(f, "{},{},{}", a.name(), b.name(), c.name())
         }
     }
+}
+
+/// How image patches become tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PatchEmbedKind {
+    /// One convolution with kernel and stride `p` (the reference's `PatchEmbed`, `PE`).
+    Pe,
+    /// The reference's convolutional embedding (`ConvPatchEmbed`, `PE_type="SPE"`): an affine
+    /// map per input channel, stride-2 3×3 convolutions with BatchNorm and GELU between them
+    /// (patch 16: four, patch 4: two, patch 2: one followed by GELU), an affine map per token
+    /// channel.
+    Spe,
+}
+
+impl PatchEmbedKind {
+    /// The name used on the command line and in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pe => "pe",
+            Self::Spe => "spe",
+        }
+    }
+}
+
+impl FromStr for PatchEmbedKind {
+    type Err = DtunetError;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "pe" => Ok(Self::Pe),
+            "spe" => Ok(Self::Spe),
+            _ => Err(invalid("patch_embed", text, "pe or spe")),
+        }
+    }
+}
+
+impl fmt::Display for PatchEmbedKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// LayerNorm epsilon of the blocks and the final norm as the authors trained them: their
+/// scripts pass `norm_layer=nn.LayerNorm` (eps 1e-5).
+pub const REFERENCE_NORM_EPS: f64 = 1e-5;
+
+/// The epsilon of models saved before `norm_eps` was part of the configuration (the class
+/// default, `partial(nn.LayerNorm, eps=1e-6)`): a stored configuration without the key was
+/// built and trained with it.
+fn legacy_norm_eps() -> f64 {
+    1e-6
 }
 
 /// Everything that fixes a network's shape. Defaults are the paper's Table 6 DTU-Net.
@@ -149,6 +208,12 @@ pub struct ModelConfig {
     pub mlp_ratio: f64,
     /// Feed-forward kind per stage (DTU-Net only; U-ViT always uses MLPs).
     pub ff: StageFeedForward,
+    /// Patch embedding (DTU-Net only; `spe` needs patch 2, 4 or 16).
+    pub patch_embed: PatchEmbedKind,
+    /// LayerNorm epsilon of the blocks and the final norm (the head-token norm of HI
+    /// attention is always 1e-5). Stored configurations without it load with 1e-6.
+    #[serde(default = "legacy_norm_eps")]
+    pub norm_eps: f64,
     /// Number of classes for the label token (0: unconditional).
     pub num_classes: usize,
     /// Replace the final 3×3 convolution by the conv-BN-GELU-conv refinement head.
@@ -177,6 +242,8 @@ impl Default for ModelConfig {
             heads: 6,
             mlp_ratio: 4.0,
             ff: StageFeedForward::uniform(FeedForwardKind::Mlp),
+            patch_embed: PatchEmbedKind::Pe,
+            norm_eps: REFERENCE_NORM_EPS,
             num_classes: 0,
             refine_head: false,
             unet_channels: 128,
@@ -241,6 +308,36 @@ impl ModelConfig {
         }
         if !(self.mlp_ratio > 0.0 && self.mlp_ratio.is_finite()) {
             return Err(invalid("mlp_ratio", self.mlp_ratio, "a positive number"));
+        }
+        if !(self.norm_eps > 0.0 && self.norm_eps < 1.0) {
+            return Err(invalid("norm_eps", self.norm_eps, "a number in (0, 1)"));
+        }
+        if self.patch_embed == PatchEmbedKind::Spe {
+            if self.arch != Architecture::Dtunet {
+                return Err(invalid(
+                    "patch_embed",
+                    "spe",
+                    "pe for U-ViT (the convolutional embedding is DTU-Net's)",
+                ));
+            }
+            if ![2, 4, 16].contains(&self.patch_size) {
+                return Err(invalid(
+                    "patch_size",
+                    self.patch_size,
+                    "2, 4 or 16 with the convolutional patch embedding (spe)",
+                ));
+            }
+            let divisor = self.patch_size / 2;
+            if !self.embed_dim.is_multiple_of(divisor) {
+                return Err(invalid(
+                    "embed_dim",
+                    self.embed_dim,
+                    format!(
+                        "a multiple of {divisor}: the convolutional patch embedding widens \
+                         the channels to D/{divisor} first"
+                    ),
+                ));
+            }
         }
         if self.hidden_dim() == 0 {
             return Err(invalid(
@@ -370,7 +467,7 @@ impl ModelConfig {
                         format!("sides divisible by the patch size {p}"),
                     ));
                 }
-                if self.stage_feed_forward().contains(&FeedForwardKind::Daff) && height != width {
+                if StageFeedForward(self.stage_feed_forward()).uses_daff() && height != width {
                     return Err(invalid(
                         "image size",
                         format!("{height}x{width}"),

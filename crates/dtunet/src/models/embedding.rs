@@ -1,11 +1,12 @@
 //! Token embeddings shared by the transformer backbones: patches, timesteps, positions.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::silu;
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::{gelu, silu};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::config::{ModelConfig, PatchEmbedKind};
 use super::init::trunc_normal_linear;
 
 /// Sinusoidal embedding of timesteps `t` `[B]` → `[B, dim]`: cosines of `t·f_k` then sines,
@@ -46,6 +47,131 @@ impl PatchEmbed {
     /// `[B,C,H,W]` → `[B, L, D]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<3> {
         self.proj.forward(images).flatten::<3>(2, 3).swap_dims(1, 2)
+    }
+}
+
+/// Per-channel affine map `x·alpha + beta` of a `[B, C, H, W]` map (the reference's `Affine`).
+#[derive(Module, Debug)]
+pub struct Affine {
+    /// Scale `[1, C, 1, 1]`, initially 1.
+    pub alpha: Param<Tensor<4>>,
+    /// Shift `[1, C, 1, 1]`, initially 0.
+    pub beta: Param<Tensor<4>>,
+}
+
+impl Affine {
+    fn new(channels: usize, device: &Device) -> Self {
+        Self {
+            alpha: Initializer::Ones.init([1, channels, 1, 1], device),
+            beta: Initializer::Zeros.init([1, channels, 1, 1], device),
+        }
+    }
+
+    fn forward(&self, map: Tensor<4>) -> Tensor<4> {
+        map * self.alpha.val() + self.beta.val()
+    }
+}
+
+/// A stride-2 3×3 convolution without bias followed by BatchNorm (the reference's `conv3x3`;
+/// PyTorch keys `.0` and `.1`).
+#[derive(Module, Debug)]
+pub struct ConvBnStage {
+    /// 3×3 convolution, stride 2, padding 1, no bias.
+    pub conv: Conv2d,
+    /// BatchNorm over its output channels (running statistics at inference).
+    pub norm: BatchNorm,
+}
+
+/// The convolutional patch embedding (SPE, the reference's `ConvPatchEmbed`):
+/// `[B,C,H,W]` → affine → `log2 p` stride-2 conv-BN stages (GELU between them; patch 2 also
+/// after its one stage) → affine → tokens `[B, (H/p)(W/p), D]`.
+#[derive(Module, Debug)]
+pub struct ConvPatchEmbed {
+    /// Affine map of the input channels.
+    pub pre_affine: Affine,
+    /// The conv-BN stages (PyTorch keys `proj.0`, `proj.2`, … around the GELUs).
+    pub proj: Vec<ConvBnStage>,
+    /// Affine map of the token channels.
+    pub post_affine: Affine,
+    trailing_gelu: bool,
+}
+
+impl ConvPatchEmbed {
+    /// The embedding of `channels` → `embed_dim` for patch side 2, 4 or 16 (validated by
+    /// [`ModelConfig::validate`]): widths D/8, D/4, D/2, D for patch 16, D/2, D for patch 4.
+    pub fn new(channels: usize, embed_dim: usize, patch_size: usize, device: &Device) -> Self {
+        let divisors: &[usize] = match patch_size {
+            16 => &[8, 4, 2, 1],
+            4 => &[2, 1],
+            _ => &[1],
+        };
+        let mut width_in = channels;
+        let proj = divisors
+            .iter()
+            .map(|divisor| {
+                let width_out = embed_dim / divisor;
+                let stage = ConvBnStage {
+                    conv: Conv2dConfig::new([width_in, width_out], [3, 3])
+                        .with_stride([2, 2])
+                        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                        .with_bias(false)
+                        .init(device),
+                    norm: BatchNormConfig::new(width_out).init(device),
+                };
+                width_in = width_out;
+                stage
+            })
+            .collect();
+        Self {
+            pre_affine: Affine::new(channels, device),
+            proj,
+            post_affine: Affine::new(embed_dim, device),
+            trailing_gelu: patch_size == 2,
+        }
+    }
+
+    /// `[B,C,H,W]` → `[B, L, D]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<3> {
+        let mut map = self.pre_affine.forward(images);
+        let last = self.proj.len() - 1;
+        for (index, stage) in self.proj.iter().enumerate() {
+            map = stage.norm.forward(stage.conv.forward(map)); // [B, C', H/2, W/2]
+            if index < last || self.trailing_gelu {
+                map = gelu(map);
+            }
+        }
+        self.post_affine
+            .forward(map)
+            .flatten::<3>(2, 3)
+            .swap_dims(1, 2)
+    }
+}
+
+/// The patch embedding of a transformer backbone, by [`ModelConfig::patch_embed`].
+#[derive(Module, Debug)]
+pub enum PatchEmbedding {
+    /// One convolution with kernel and stride `p`.
+    Pe(PatchEmbed),
+    /// The convolutional embedding (SPE).
+    Spe(ConvPatchEmbed),
+}
+
+impl PatchEmbedding {
+    /// The embedding `config` asks for.
+    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        let (channels, dim, patch) = (config.channels, config.embed_dim, config.patch_size);
+        match config.patch_embed {
+            PatchEmbedKind::Pe => Self::Pe(PatchEmbed::new(channels, dim, patch, device)),
+            PatchEmbedKind::Spe => Self::Spe(ConvPatchEmbed::new(channels, dim, patch, device)),
+        }
+    }
+
+    /// `[B,C,H,W]` → `[B, (H/p)(W/p), D]` (row-major grid).
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<3> {
+        match self {
+            Self::Pe(embed) => embed.forward(images),
+            Self::Spe(embed) => embed.forward(images),
+        }
     }
 }
 
@@ -176,6 +302,17 @@ mod tests {
         }
         for row in bicubic_matrix(4, 7).chunks(4) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn convolutional_patch_embedding_has_one_stage_per_halving() {
+        let device = Device::flex();
+        for (patch, stages) in [(2, 1), (4, 2), (16, 4)] {
+            let embed = ConvPatchEmbed::new(3, 16, patch, &device);
+            assert_eq!(embed.proj.len(), stages);
+            let tokens = embed.forward(Tensor::zeros([2, 3, 2 * patch, 3 * patch], &device));
+            assert_eq!(tokens.dims(), [2, 6, 16]);
         }
     }
 

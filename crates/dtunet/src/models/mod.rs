@@ -11,6 +11,7 @@ mod embedding;
 mod feed_forward;
 mod flex_ops;
 mod init;
+pub mod predict;
 mod softmax;
 mod transformer;
 pub mod unet;
@@ -21,9 +22,14 @@ use burn::tensor::{Device, Int, Tensor};
 
 pub use attention::Attention;
 pub use classifier::{ClassifierConfig, NoisyClassifier};
-pub use config::{Architecture, FeedForwardKind, ModelConfig, StageFeedForward};
-pub use embedding::{PatchEmbed, TimeEmbed, timestep_embedding};
-pub use feed_forward::{Daff, FeedForward, Mlp, TokenLayout};
+pub use config::{
+    Architecture, FeedForwardKind, ModelConfig, PatchEmbedKind, REFERENCE_NORM_EPS,
+    StageFeedForward,
+};
+pub use embedding::{
+    Affine, ConvBnStage, ConvPatchEmbed, PatchEmbed, PatchEmbedding, TimeEmbed, timestep_embedding,
+};
+pub use feed_forward::{Daff, Ddaff, FeedForward, Mlp, TokenLayout};
 pub use transformer::{Block, FinalLayer, RefinementHead, TransformerUNet};
 pub use unet::UNet;
 
@@ -38,6 +44,10 @@ pub trait NoisePredictor {
 }
 
 /// Any of the backbones, chosen by [`ModelConfig::arch`].
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per network, built once; a box would not make the module smaller"
+)]
 #[derive(Module, Debug)]
 pub enum Denoiser {
     /// DTU-Net or U-ViT.

@@ -13,12 +13,9 @@ use burn::tensor::{Device, Int, Tensor};
 use super::NoisePredictor;
 use super::attention::Attention;
 use super::config::{Architecture, FeedForwardKind, ModelConfig};
-use super::embedding::{PatchEmbed, TimeEmbed, position_table};
+use super::embedding::{PatchEmbedding, TimeEmbed, position_table};
 use super::feed_forward::{FeedForward, TokenLayout};
 use super::init::{trunc_normal, trunc_normal_linear};
-
-/// LayerNorm epsilon of the blocks and the final norm.
-pub(crate) const BLOCK_NORM_EPS: f64 = 1e-6;
 
 /// One pre-norm transformer block: `x += Attn(LN(x)); x += FF(LN(x))`, out blocks first fusing
 /// their skip with `Linear(2D → D)(concat(x, skip))`.
@@ -46,7 +43,7 @@ impl Block {
         let dim = config.embed_dim;
         let norm = || {
             LayerNormConfig::new(dim)
-                .with_epsilon(BLOCK_NORM_EPS)
+                .with_epsilon(config.norm_eps)
                 .init(device)
         };
         let head_interaction = config.arch == Architecture::Dtunet;
@@ -88,6 +85,10 @@ pub struct RefinementHead {
 }
 
 /// The last layer on the un-patchified image.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per network, built once; a box would not make the module smaller"
+)]
 #[derive(Module, Debug)]
 pub enum FinalLayer {
     /// One 3×3 conv C → C.
@@ -127,8 +128,8 @@ impl FinalLayer {
 /// DTU-Net or U-ViT, by `config.arch`. Field names are the paper's PyTorch state_dict keys.
 #[derive(Module, Debug)]
 pub struct TransformerUNet {
-    /// Patch embedding conv.
-    pub patch_embed: PatchEmbed,
+    /// Patch embedding (one conv, or the convolutional SPE stages).
+    pub patch_embed: PatchEmbedding,
     /// Time-token MLP.
     pub time_embed: TimeEmbed,
     /// Label-token embedding (class-conditional models).
@@ -162,7 +163,7 @@ impl TransformerUNet {
         let grid = config.grid_side();
         let extras = config.extra_tokens();
         Self {
-            patch_embed: PatchEmbed::new(config.channels, dim, config.patch_size, device),
+            patch_embed: PatchEmbedding::new(config, device),
             time_embed: TimeEmbed::new(dim, device),
             label_emb: (config.num_classes > 0)
                 .then(|| EmbeddingConfig::new(config.num_classes, dim).init(device)),
@@ -175,7 +176,7 @@ impl TransformerUNet {
                 .map(|_| Block::new(config, ff_out, true, device))
                 .collect(),
             norm: LayerNormConfig::new(dim)
-                .with_epsilon(BLOCK_NORM_EPS)
+                .with_epsilon(config.norm_eps)
                 .init(device),
             decoder_pred: trunc_normal_linear(
                 LinearConfig::new(dim, config.patch_size * config.patch_size * config.channels),

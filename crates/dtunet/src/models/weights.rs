@@ -32,13 +32,55 @@ pub enum KeyPart {
 /// members by index; our modules name them.
 pub type KeyRename = (KeyPart, &'static str, &'static str);
 
-/// The renames of the transformer backbones (DTU-Net, U-ViT).
-const TRANSFORMER_KEY_RENAMES: [KeyRename; 5] = [
+/// The renames of the transformer backbones (DTU-Net, U-ViT). The convolutional patch
+/// embedding's `nn.Sequential` holds GELUs at the odd indices, so its conv-BN stages sit at
+/// 0, 2, 4, 6, each itself a `Sequential(conv, norm)`.
+const TRANSFORMER_KEY_RENAMES: [KeyRename; 13] = [
     (KeyPart::Prefix, "time_embed.0.", "time_embed.fc1."),
     (KeyPart::Prefix, "time_embed.2.", "time_embed.fc2."),
     (KeyPart::Prefix, "final_layer.0.", "final_layer.conv1."),
     (KeyPart::Prefix, "final_layer.1.", "final_layer.norm."),
     (KeyPart::Prefix, "final_layer.3.", "final_layer.conv2."),
+    (
+        KeyPart::Prefix,
+        "patch_embed.proj.0.0.",
+        "patch_embed.proj.0.conv.",
+    ),
+    (
+        KeyPart::Prefix,
+        "patch_embed.proj.0.1.",
+        "patch_embed.proj.0.norm.",
+    ),
+    (
+        KeyPart::Prefix,
+        "patch_embed.proj.2.0.",
+        "patch_embed.proj.1.conv.",
+    ),
+    (
+        KeyPart::Prefix,
+        "patch_embed.proj.2.1.",
+        "patch_embed.proj.1.norm.",
+    ),
+    (
+        KeyPart::Prefix,
+        "patch_embed.proj.4.0.",
+        "patch_embed.proj.2.conv.",
+    ),
+    (
+        KeyPart::Prefix,
+        "patch_embed.proj.4.1.",
+        "patch_embed.proj.2.norm.",
+    ),
+    (
+        KeyPart::Prefix,
+        "patch_embed.proj.6.0.",
+        "patch_embed.proj.3.conv.",
+    ),
+    (
+        KeyPart::Prefix,
+        "patch_embed.proj.6.1.",
+        "patch_embed.proj.3.norm.",
+    ),
 ];
 
 fn key_renames(arch: Architecture) -> &'static [KeyRename] {
@@ -75,9 +117,14 @@ fn from_pytorch_adapter() -> ChainAdapter {
     PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32))
 }
 
-/// Buffers PyTorch saves that carry no information for inference or training here.
-fn is_ignored_buffer(key: &str) -> bool {
-    key.ends_with("num_batches_tracked")
+/// Parameters the reference class owns but never uses in its forward pass: the ViT class
+/// token and the DeiT distillation token (`UDHVT.cls_token`, `UDHVT.dist_token`).
+const UNUSED_REFERENCE_PARAMETERS: [&str; 2] = ["cls_token", "dist_token"];
+
+/// File tensors that carry no information for inference or training here: BatchNorm
+/// `num_batches_tracked` counters and the reference's unused parameters.
+fn is_ignored(key: &str) -> bool {
+    key.ends_with("num_batches_tracked") || UNUSED_REFERENCE_PARAMETERS.contains(&key)
 }
 
 /// The outcome of loading a state_dict into a model.
@@ -85,8 +132,21 @@ fn is_ignored_buffer(key: &str) -> bool {
 pub struct ImportReport {
     /// Parameters set from the file.
     pub applied: usize,
-    /// File tensors skipped on purpose (BatchNorm `num_batches_tracked`).
+    /// File tensors skipped on purpose (BatchNorm `num_batches_tracked`, the reference's
+    /// unused `cls_token` / `dist_token`).
     pub ignored: Vec<String>,
+}
+
+impl ImportReport {
+    /// The ignored tensors that are parameters of the reference class (not BatchNorm
+    /// counters), for the user to see.
+    pub fn ignored_parameters(&self) -> Vec<&str> {
+        self.ignored
+            .iter()
+            .map(String::as_str)
+            .filter(|key| UNUSED_REFERENCE_PARAMETERS.contains(key))
+            .collect()
+    }
 }
 
 /// Writes `model` with its `config` to `path` (safetensors, PyTorch keys and layouts),
@@ -173,7 +233,8 @@ pub(crate) fn read_metadata(path: &Path, metadata_key: &str, kind: &str) -> Resu
 /// Builds the network of `config` and fills it from a PyTorch state_dict at `path`
 /// (`.safetensors`, or `.pt`/`.pth` pickles, optionally nested under `top_level_key`, e.g.
 /// `state_dict`). Every parameter must be present with its shape and every tensor of the file
-/// used, except BatchNorm `num_batches_tracked`; otherwise the error lists the missing,
+/// used, except BatchNorm `num_batches_tracked` and the reference's unused `cls_token` /
+/// `dist_token`; otherwise the error lists the missing,
 /// unexpected and mis-shaped keys by name.
 pub fn import_weights(
     config: &ModelConfig,
@@ -248,15 +309,19 @@ pub fn describe(config: &ModelConfig) -> String {
             config.num_classes
         ),
         arch => format!(
-            "{arch} (img {}, channels {}, patch {}, D {}, depth {}, heads {}, ff {}, classes {})",
+            "{arch} (img {}, channels {}, patch {} {}, D {}, depth {}, heads {}, ff {}, classes {}, \
+             norm eps {:e}, refinement {})",
             config.img_size,
             config.channels,
             config.patch_size,
+            config.patch_embed,
             config.embed_dim,
             config.depth,
             config.heads,
             config.ff,
-            config.num_classes
+            config.num_classes,
+            config.norm_eps,
+            config.refine_head
         ),
     }
 }
@@ -268,10 +333,8 @@ pub(crate) fn check_complete(
     arch: String,
     path: &Path,
 ) -> Result<ImportReport> {
-    let (ignored, unexpected): (Vec<String>, Vec<String>) = result
-        .unused
-        .into_iter()
-        .partition(|key| is_ignored_buffer(key));
+    let (ignored, unexpected): (Vec<String>, Vec<String>) =
+        result.unused.into_iter().partition(|key| is_ignored(key));
     let missing: Vec<String> = result.missing.into_iter().map(|(key, _)| key).collect();
     let mismatched: Vec<String> = result.errors.iter().map(ToString::to_string).collect();
     if missing.is_empty() && unexpected.is_empty() && mismatched.is_empty() {
