@@ -95,6 +95,54 @@ fn their_configuration_and_weights_predict_what_their_class_does() {
         ));
     let difference = predict_difference(&model, "mlp_c1", &[], folder.path());
     assert!(difference < 1e-4, "max |Δ| = {difference:e}");
+    let data = folder.path().join("data");
+    dtunet()
+        .args([
+            "synth",
+            "brain",
+            "--size",
+            "16",
+            "--n-train",
+            "4",
+            "--n-test",
+            "2",
+            "--out",
+        ])
+        .arg(&data)
+        .assert()
+        .success();
+    let run = folder.path().join("run");
+    dtunet()
+        .args([
+            "train",
+            "--config",
+            path(&config),
+            "--data",
+            path(&data),
+            "--layout",
+            "mvtec",
+        ])
+        .args([
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--sample-every",
+            "0",
+            "--out",
+            path(&run),
+        ])
+        .assert()
+        .success();
+    let trained = fs::read_to_string(run.join("config.toml")).expect("run config");
+    for setting in [
+        "depth = 12",
+        "norm_eps = 0.00001",
+        "kind = \"tsimplex\"",
+        "persistence = 0.9",
+    ] {
+        assert!(trained.contains(setting), "{setting} in {trained}");
+    }
     dtunet()
         .args(["import-config", path(&args), "--out", path(&config)])
         .assert()

@@ -364,7 +364,7 @@ fn term_names(config: &TrainConfig) -> Vec<&'static str> {
 }
 
 /// A run may continue with more steps or another checkpoint cadence, but not with a different
-/// model, noise, loss or data order.
+/// model, noise, loss or data order; the refusal names every setting that differs.
 fn check_resumable(saved: &TrainConfig, requested: &TrainConfig, path: &Path) -> Result<()> {
     let comparable = |c: &TrainConfig| TrainConfig {
         steps: 0,
@@ -376,13 +376,48 @@ fn check_resumable(saved: &TrainConfig, requested: &TrainConfig, path: &Path) ->
     if comparable(saved) == comparable(requested) {
         return Ok(());
     }
+    let differences = config_differences(&comparable(saved), &comparable(requested));
     Err(DtunetError::InvalidParameter {
         name: "--resume",
         found: path.display().to_string(),
-        expected: "a checkpoint trained with the same model, noise, loss, optimiser and seed \
-                   settings (only --steps, --checkpoint-every and sample cadence may change)"
-            .into(),
+        expected: format!(
+            "a checkpoint trained with the same model, noise, loss, optimiser and seed \
+             settings (only --steps, --checkpoint-every and sample cadence may change); \
+             it differs in {} (give the saved values as flags)",
+            differences.join(", ")
+        ),
     })
+}
+
+/// `key: saved → requested` for every setting (`model.norm_eps`, `lr`, …) that differs.
+fn config_differences(saved: &TrainConfig, requested: &TrainConfig) -> Vec<String> {
+    fn walk(
+        prefix: &str,
+        saved: &serde_json::Value,
+        requested: &serde_json::Value,
+        out: &mut Vec<String>,
+    ) {
+        match (saved, requested) {
+            (serde_json::Value::Object(saved), serde_json::Value::Object(requested)) => {
+                for (key, value) in saved {
+                    let name = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(&name, value, &requested[key.as_str()], out);
+                }
+            }
+            (saved, requested) if saved != requested => {
+                out.push(format!("{prefix}: saved {saved}, asked {requested}"));
+            }
+            _ => {}
+        }
+    }
+    let as_json = |config: &TrainConfig| serde_json::to_value(config).unwrap_or_default();
+    let mut differences = Vec::new();
+    walk("", &as_json(saved), &as_json(requested), &mut differences);
+    differences
 }
 
 fn write_samples(
@@ -465,6 +500,34 @@ impl TextLog {
 mod tests {
     use super::*;
     use crate::models::ModelConfig;
+
+    #[test]
+    fn a_refused_resume_names_the_settings_that_differ() {
+        let requested = TrainConfig::default();
+        let saved = TrainConfig {
+            model: ModelConfig {
+                norm_eps: 1e-6,
+                ..ModelConfig::default()
+            },
+            lr: 1e-3,
+            steps: 7,
+            ..TrainConfig::default()
+        };
+        let text = check_resumable(&saved, &requested, Path::new("run/checkpoints/step-7"))
+            .expect_err("another model")
+            .to_string();
+        assert!(
+            text.contains("model.norm_eps: saved 1e-6, asked 0.00001"),
+            "{text}"
+        );
+        assert!(text.contains("lr: saved 0.001, asked 0.0001"), "{text}");
+        assert!(!text.contains("steps:"), "steps may change: {text}");
+        let more_steps = TrainConfig {
+            steps: 9,
+            ..saved.clone()
+        };
+        check_resumable(&saved, &more_steps, Path::new("run")).expect("only the step count");
+    }
 
     #[test]
     fn non_finite_gradients_are_counted() {
