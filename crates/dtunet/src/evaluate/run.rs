@@ -587,6 +587,18 @@ mod tests {
     const TIE_HEIGHT: u32 = 5;
     const TIE_WIDTH: u32 = 7;
 
+    /// The folders `images`, `recon` and `masks` under `root` holding [`write_tie_set`]'s set,
+    /// and its exact errors.
+    fn tie_set(root: &Path) -> ([PathBuf; 3], BTreeMap<String, Vec<ExactPixel>>) {
+        let [images, recon, masks] = ["images", "recon", "masks"].map(|name| {
+            let folder = root.join(name);
+            std::fs::create_dir(&folder).expect("mkdir");
+            folder
+        });
+        let exact = write_tie_set(&images, &recon, &masks);
+        ([images, recon, masks], exact)
+    }
+
     /// Writes a set where many pixels share an integer difference (0..=3 grey steps of
     /// 8 bits, or the same in 16-bit units) at different grey levels, so that an error computed
     /// in f32 from `[-1, 1]` values rounds differently per level; every tie group holds both
@@ -725,12 +737,7 @@ mod tests {
     #[test]
     fn equal_integer_differences_give_bit_identical_map_values() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let [images, recon, masks] = ["images", "recon", "masks"].map(|name| {
-            let folder = dir.path().join(name);
-            std::fs::create_dir(&folder).expect("mkdir");
-            folder
-        });
-        let exact = write_tie_set(&images, &recon, &masks);
+        let ([images, recon, masks], exact) = tie_set(dir.path());
         let source = MapSource::Reconstructions(recon.clone());
         let pairs = find_pairs(&PairingInputs {
             images: &images,
@@ -773,12 +780,7 @@ mod tests {
     #[test]
     fn pooled_ranking_of_integer_pairs_equals_an_exact_reference() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let [images, recon, masks] = ["images", "recon", "masks"].map(|name| {
-            let folder = dir.path().join(name);
-            std::fs::create_dir(&folder).expect("mkdir");
-            folder
-        });
-        let exact = write_tie_set(&images, &recon, &masks);
+        let ([images, recon, masks], exact) = tie_set(dir.path());
         for kind in [ErrorMapKind::Absolute, ErrorMapKind::Square] {
             let config = EvalConfig {
                 images: images.clone(),

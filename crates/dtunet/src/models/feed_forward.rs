@@ -23,6 +23,15 @@ pub struct TokenLayout {
     pub grid_w: usize,
 }
 
+impl TokenLayout {
+    /// `[B, N, D]` → the extra tokens `[B, extras, D]` and the grid tokens `[B, h·w, D]`.
+    fn split(self, tokens: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+        let cells = self.grid_h * self.grid_w;
+        let extra = tokens.clone().narrow(1, 0, self.extras);
+        (extra, tokens.narrow(1, self.extras, cells))
+    }
+}
+
 /// Linear(D, rD) → GELU → Linear(rD, D) on every token.
 #[derive(Module, Debug)]
 pub struct Mlp {
@@ -99,16 +108,8 @@ impl Daff {
     /// on the channels-last map (see `depthwise`), so no pass converts between layouts.
     pub fn forward(&self, tokens: Tensor<3>, layout: TokenLayout) -> Tensor<3> {
         let [batch, _, dim] = tokens.dims();
-        let TokenLayout {
-            extras,
-            grid_h,
-            grid_w,
-        } = layout;
-        let cells = grid_h * grid_w;
-        let extra = tokens.clone().narrow(1, 0, extras);
-        let rows = tokens
-            .narrow(1, extras, cells)
-            .reshape([batch * cells, dim]);
+        let (extra, grid) = layout.split(tokens);
+        let rows = grid.reshape([batch * layout.grid_h * layout.grid_w, dim]);
         let stages = ConvStages {
             expand: ChannelStage::of_conv(&self.conv1, &self.bn1),
             depthwise: (self.conv2.weight.val(), &self.conv2.bias, &self.bn2),
@@ -116,7 +117,7 @@ impl Daff {
             compress: &self.compress,
             excitation: &self.excitation,
         };
-        stages.forward(extra, rows, [batch, grid_h, grid_w])
+        stages.forward(extra, rows, [batch, layout.grid_h, layout.grid_w])
     }
 }
 
@@ -169,18 +170,12 @@ impl Ddaff {
     /// kernel flipped in both directions.
     pub fn forward(&self, tokens: Tensor<3>, layout: TokenLayout) -> Tensor<3> {
         let [batch, _, dim] = tokens.dims();
-        let TokenLayout {
-            extras,
-            grid_h,
-            grid_w,
-        } = layout;
-        let cells = grid_h * grid_w;
-        let extra = tokens.clone().narrow(1, 0, extras);
-        let rows = tokens
-            .narrow(1, extras, cells)
+        let (grid_h, grid_w) = (layout.grid_h, layout.grid_w);
+        let (extra, grid) = layout.split(tokens);
+        let rows = grid
             .reshape([batch, dim, grid_h, grid_w]) // the reference's view of [B, h·w, D]
             .permute([0, 2, 3, 1])
-            .reshape([batch * cells, dim]);
+            .reshape([batch * grid_h * grid_w, dim]);
         let stages = ConvStages {
             expand: ChannelStage::of_deconv(&self.deconv3, &self.bn3),
             depthwise: (
