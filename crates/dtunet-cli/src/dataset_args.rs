@@ -1,7 +1,7 @@
 //! Dataset flags shared by the commands that read a dataset for a model (`train`, `detect`):
 //! where it is and how to read it; the size and channels come from the model.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -14,6 +14,13 @@ pub struct DatasetArgs {
     /// The dataset folder.
     #[arg(long)]
     pub data: PathBuf,
+    #[command(flatten)]
+    pub format: DatasetFormat,
+}
+
+/// How to read a dataset folder.
+#[derive(Debug, Clone, Args)]
+pub struct DatasetFormat {
     /// Its layout: folder (train/, test/, masks/), mvtec, brainmri (no/, yes/) or brats.
     #[arg(long, value_parser = parse_layout, default_value = "mvtec")]
     pub layout: Layout,
@@ -37,6 +44,27 @@ pub struct DatasetArgs {
 impl DatasetArgs {
     /// Opens the dataset with samples of `side × side` pixels and `channels` channels.
     pub fn open(&self, side: usize, channels: usize) -> Result<Box<dyn Dataset>> {
+        self.format.open(&self.data, side, channels)
+    }
+}
+
+impl DatasetFormat {
+    /// The MVTec AD layout with the default options: how the built-in synthetic sets are
+    /// written.
+    pub fn mvtec() -> Self {
+        Self {
+            layout: Layout::Mvtec,
+            category: None,
+            test_fraction: 0.2,
+            holdout_seed: 0,
+            modality: Modality::Flair,
+            slices: None,
+        }
+    }
+
+    /// Opens the dataset in `data` with samples of `side × side` pixels and `channels`
+    /// channels.
+    pub fn open(&self, data: &Path, side: usize, channels: usize) -> Result<Box<dyn Dataset>> {
         let side = u32::try_from(side).context("image size too large")?;
         let mut options = DataOptions::new(
             self.layout,
@@ -51,10 +79,10 @@ impl DatasetArgs {
         options.brainmri.seed = self.holdout_seed;
         options.brats.modality = self.modality;
         options.brats.slices = self.slices;
-        self.layout.open(&self.data, &options).with_context(|| {
+        self.layout.open(data, &options).with_context(|| {
             format!(
                 "cannot open {} as a {} dataset",
-                self.data.display(),
+                data.display(),
                 self.layout
             )
         })

@@ -11,7 +11,7 @@ use dtunet::metrics::Threshold;
 use dtunet::training::{Preset, Start, TrainConfig, TrainingImages, train};
 
 use crate::UsageError;
-use crate::dataset_args::DatasetArgs;
+use crate::dataset_args::{DatasetArgs, DatasetFormat};
 use crate::detect_cmd::{DetectArgs, run_detection};
 use crate::eval_cmd::{MapKind, print_summary};
 use crate::progress::bar;
@@ -103,12 +103,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     }
     let dataset = DatasetArgs {
         data: data.clone(),
-        layout: dtunet::data::Layout::Mvtec,
-        category: None,
-        test_fraction: 0.2,
-        holdout_seed: 0,
-        modality: parse("flair").map_err(anyhow::Error::msg)?,
-        slices: None,
+        format: DatasetFormat::mvtec(),
     };
     eprintln!(
         "2/3 training DTU-Net ({} px, D {}, depth {}) with {} noise for {} steps",

@@ -6,6 +6,7 @@ mod dataset_args;
 mod demo_cmd;
 mod detect_cmd;
 mod eval_cmd;
+mod experiment_cmd;
 mod heap;
 mod import_cmd;
 mod import_config_cmd;
@@ -60,6 +61,10 @@ enum Command {
     Predict(Box<predict_cmd::PredictArgs>),
     /// Benchmarks: time a training step (network, noise, full step) and the noise's share.
     Bench(bench_cmd::BenchArgs),
+    /// The paper's studies (loss ablation, noise against depth, averaging, backbones) and your
+    /// own: a grid of train/detect cells run unattended and resumable, reported as tables in
+    /// the paper's layout beside its published values.
+    Experiment(experiment_cmd::ExperimentArgs),
     /// Detect anomalies in a dataset's test split with a trained model: reconstructions, maps,
     /// masks, metrics, panels, ROC and the HTML report.
     Detect(Box<detect_cmd::DetectArgs>),
@@ -106,6 +111,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict_cmd::run(*args),
         Command::ImportConfig(args) => import_config_cmd::run(*args),
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Experiment(args) => experiment_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

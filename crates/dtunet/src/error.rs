@@ -155,6 +155,14 @@ pub enum DtunetError {
         /// Why, and what to do instead.
         problem: &'static str,
     },
+    /// A study definition (built-in or file) or a study folder that cannot be used.
+    #[error("study {study}: {problem}")]
+    Study {
+        /// The study's name or file, with the line when one is at fault (`f.toml, line 4`).
+        study: String,
+        /// What is wrong and what was expected.
+        problem: String,
+    },
     /// An output folder that exists and holds files, without `--overwrite`.
     #[error("{path}: {problem}")]
     OutputFolder {
@@ -255,6 +263,7 @@ impl DtunetError {
                 | DtunetError::Dataset { .. }
                 | DtunetError::WeightsMismatch { .. }
                 | DtunetError::Config { .. }
+                | DtunetError::Study { .. }
                 | DtunetError::BadArray { .. }
         )
     }

@@ -8,6 +8,7 @@ pub mod detection;
 pub mod diffusion;
 pub mod error;
 pub mod evaluate;
+pub mod experiment;
 pub mod io;
 pub mod losses;
 pub mod models;

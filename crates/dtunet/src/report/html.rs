@@ -213,7 +213,7 @@ fn render_panels(page: &mut String, report: &HtmlReport<'_>) {
 }
 
 /// Text safe inside HTML elements and attribute values.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
         match character {

@@ -8,6 +8,7 @@ mod panels;
 mod plots;
 mod tables;
 
+pub(crate) use html::escape;
 pub use html::{HtmlReport, ReportFiles, write_report_html};
 pub use panels::{
     HeatScale, INFERNO_STOPS, PANEL_GAP_PX, PanelImages, inferno, panel_titles, write_panel,
@@ -18,6 +19,6 @@ pub use tables::{
 };
 
 pub use plots::{
-    HistogramSeries, InputProblem, LegendCorner, LinePlotOptions, PLOT_HEIGHT_PX, PLOT_WIDTH_PX,
-    PlotError, Series, histogram_plot, line_plot,
+    BarSeries, HistogramSeries, InputProblem, LegendCorner, LinePlotOptions, PLOT_HEIGHT_PX,
+    PLOT_WIDTH_PX, PlotError, Series, bar_plot, histogram_plot, line_plot,
 };

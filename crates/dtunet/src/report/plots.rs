@@ -146,6 +146,16 @@ pub enum InputProblem {
         /// Its density.
         value: f64,
     },
+    /// A bar series does not have one value per category.
+    #[error("bar series \"{label}\" has {values} values for {categories} categories")]
+    BarCount {
+        /// The series' label.
+        label: String,
+        /// Values given.
+        values: usize,
+        /// Categories given.
+        categories: usize,
+    },
     /// A fixed axis range is not finite or not increasing.
     #[error("{axis} range ({min}, {max}) is invalid; expected finite min < max")]
     BadRange {
@@ -257,6 +267,120 @@ pub fn line_plot(
         }
         let any_label = series.iter().any(|s| !s.label.is_empty());
         draw_legend(&mut chart, options.legend, any_label)
+    })
+}
+
+/// One set of bars of a [`bar_plot`]: a value per category, `None` where it has no bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarSeries {
+    /// Legend text.
+    pub label: String,
+    /// One value per category.
+    pub values: Vec<Option<f64>>,
+}
+
+/// Draws grouped bars, one group per category (labelled under the x axis) and one colour per
+/// series, with a legend, and writes a PNG of [`PLOT_WIDTH_PX`]×[`PLOT_HEIGHT_PX`] to `path`.
+/// The y axis starts at 0 (or below the smallest negative value).
+///
+/// # Errors
+///
+/// [`PlotError::Input`] for no categories or series, a series without one value per category,
+/// a series without any bar or a non-finite value (nothing is written); [`PlotError::Write`]
+/// if the file cannot be written.
+pub fn bar_plot(
+    path: &Path,
+    title: &str,
+    y_label: &str,
+    categories: &[String],
+    series: &[BarSeries],
+) -> Result<(), PlotError> {
+    let input = |problem| PlotError::Input {
+        path: path.to_path_buf(),
+        problem,
+    };
+    if categories.is_empty() || series.is_empty() {
+        return Err(input(InputProblem::NoSeries));
+    }
+    for s in series {
+        if s.values.len() != categories.len() {
+            return Err(input(InputProblem::BarCount {
+                label: s.label.clone(),
+                values: s.values.len(),
+                categories: categories.len(),
+            }));
+        }
+        if s.values.iter().all(Option::is_none) {
+            return Err(input(InputProblem::EmptySeries {
+                label: s.label.clone(),
+            }));
+        }
+        let bad = s
+            .values
+            .iter()
+            .enumerate()
+            .find_map(|(index, value)| value.filter(|v| !v.is_finite()).map(|v| (index, v)));
+        if let Some((index, y)) = bad {
+            return Err(input(InputProblem::NonFinitePoint {
+                label: s.label.clone(),
+                index,
+                x: index as f64,
+                y,
+            }));
+        }
+    }
+    let values = || {
+        series
+            .iter()
+            .flat_map(|s| s.values.iter().flatten().copied())
+    };
+    let (low, high) = fitted_range(values().chain([0.0]), 0.08);
+    let below_zero = values().any(|value| value < 0.0);
+    let y_range = (if below_zero { low } else { 0.0 }, high);
+    let count = categories.len();
+    render_png(path, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (font::FAMILY, 26))
+            .margin(20)
+            .x_label_area_size(60)
+            .y_label_area_size(80)
+            .build_cartesian_2d(-0.5..count as f64 - 0.5, y_range.0..y_range.1)?;
+        let label_of = |x: &f64| {
+            let index = x.round();
+            if (x - index).abs() < 1e-6 && index >= 0.0 && (index as usize) < count {
+                categories[index as usize].clone()
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(count + 1)
+            .x_label_formatter(&label_of)
+            .y_desc(y_label)
+            .axis_desc_style((font::FAMILY, 18))
+            .label_style((font::FAMILY, 13))
+            .bold_line_style(BLACK.mix(0.12))
+            .light_line_style(BLACK.mix(0.04))
+            .draw()?;
+        let width = 0.8 / series.len() as f64;
+        for (index, s) in series.iter().enumerate() {
+            let color = palette_color(index);
+            let bars = s.values.iter().enumerate().filter_map(|(category, value)| {
+                let left = category as f64 - 0.4 + index as f64 * width;
+                value.map(|v| {
+                    Rectangle::new([(left, 0.0), (left + width * 0.92, v)], color.filled())
+                })
+            });
+            chart
+                .draw_series(bars)?
+                .label(s.label.as_str())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + LEGEND_KEY_PX, y + 6)], color.filled())
+                });
+        }
+        draw_legend(&mut chart, LegendCorner::UpperRight, true)
     })
 }
 

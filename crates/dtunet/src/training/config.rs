@@ -226,12 +226,17 @@ impl TrainConfig {
         })?;
         let overrides: toml::Table =
             toml::from_str(&text).map_err(|e| config_error(e.to_string()))?;
-        let mut merged: toml::Table =
-            toml::from_str(&base.to_toml()).map_err(|e| config_error(e.to_string()))?;
+        base.with_overrides(overrides).map_err(config_error)
+    }
+
+    /// This configuration with the keys of `overrides` replaced (tables merge key by key);
+    /// the error names the key or value that does not fit.
+    pub fn with_overrides(&self, overrides: toml::Table) -> std::result::Result<Self, String> {
+        let mut merged: toml::Table = toml::from_str(&self.to_toml()).map_err(|e| e.to_string())?;
         merge_tables(&mut merged, overrides);
         merged
             .try_into()
-            .map_err(|e: toml::de::Error| config_error(e.to_string()))
+            .map_err(|e: toml::de::Error| e.message().trim().to_string())
     }
 
     /// The configuration as TOML (what `config.toml` of a run holds).
