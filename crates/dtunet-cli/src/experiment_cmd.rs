@@ -214,7 +214,18 @@ fn run_command(args: RunArgs) -> Result<()> {
     let (data_folder, data_description) = match &args.data {
         Some(folder) => (
             folder.clone(),
-            format!("{} ({} layout)", folder.display(), args.format.layout),
+            format!(
+                "{} ({} layout{})",
+                folder
+                    .canonicalize()
+                    .unwrap_or_else(|_| folder.clone())
+                    .display(),
+                args.format.layout,
+                args.format
+                    .category
+                    .as_ref()
+                    .map_or_else(String::new, |category| format!(", category {category}"))
+            ),
         ),
         None => (
             args.out.join("data"),

@@ -440,3 +440,89 @@ fn latex_text(text: &str) -> String {
     }
     escaped
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        let column = |metric: Metric| Column {
+            metric,
+            at: None,
+            heading: metric.label().to_string(),
+            key: metric.name().to_string(),
+        };
+        let value = |mean: f64, std: Option<f64>, best: bool| Entry::Value {
+            value: MetricValue {
+                mean,
+                std,
+                count: None,
+            },
+            seeds: 1,
+            best,
+        };
+        Table {
+            title: "Loss functions".into(),
+            row_heading: "loss".into(),
+            columns: vec![column(Metric::Dice), column(Metric::EceSe)],
+            rows: vec![
+                Row {
+                    label: "L2+L_vlb".into(),
+                    key: "hybrid".into(),
+                    entries: vec![value(0.5, Some(0.25), true), Entry::Failed],
+                },
+                Row {
+                    label: "L1, robust".into(),
+                    key: "l1".into(),
+                    entries: vec![value(0.25, Some(0.125), false), Entry::Missing],
+                },
+            ],
+            paper: Some((
+                "paper (BrainMRI)".into(),
+                vec![Row {
+                    label: "L1".into(),
+                    key: "l1".into(),
+                    entries: vec![Entry::Missing, value(0.07057, None, false)],
+                }],
+            )),
+            notes: vec!["one seed".into()],
+        }
+    }
+
+    #[test]
+    fn latex_escapes_labels_and_bolds_the_best() {
+        let text = render_latex(&table());
+        assert!(text.contains("\\begin{tabular}{lcc}"), "{text}");
+        assert!(
+            text.contains("L2+L\\_vlb & \\textbf{0.5000 $\\pm$ 0.2500} & failed \\\\"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\\multicolumn{3}{l}{\\emph{paper (BrainMRI)}}"),
+            "{text}"
+        );
+        assert!(text.contains("L1 & -- & 0.0706 \\\\"), "{text}");
+    }
+
+    #[test]
+    fn csv_keeps_numbers_apart_and_quotes_labels() {
+        let text = render_csv(&table());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "row,source,dice_mean,dice_std,ece_se_mean,ece_se_std,seeds"
+        );
+        assert_eq!(lines[1], "L2+L_vlb,dtunet,0.5,0.25,,,1");
+        assert_eq!(lines[2], "\"L1, robust\",dtunet,0.25,0.125,,,1");
+        assert_eq!(lines[3], "L1,paper (BrainMRI),,,0.07057,,1");
+        let markdown = render_markdown(&table());
+        assert!(
+            markdown.contains("| L2+L_vlb | **0.5000 ± 0.2500** | failed |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| *paper (BrainMRI)* | | |"),
+            "{markdown}"
+        );
+    }
+}
