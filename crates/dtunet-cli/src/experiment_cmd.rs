@@ -121,6 +121,9 @@ pub struct RunArgs {
     /// too when --out holds the same study.
     #[arg(long)]
     resume: bool,
+    /// Print the cells, the models they share and the shard's part, then stop.
+    #[arg(long)]
+    dry_run: bool,
     /// Run the cells recorded as failed again.
     #[arg(long)]
     retry_failed: bool,
@@ -246,6 +249,10 @@ fn run_command(args: RunArgs) -> Result<()> {
         base_train.steps = (epochs * count).div_ceil(base_train.batch_size).max(1);
     }
     let plan = Plan::new(&study, &base_train, &base_detect, &data_description)?;
+    if args.dry_run {
+        print_plan(&plan, args.shard);
+        return Ok(());
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     plan.claim_folder(&args.out)?;
@@ -287,6 +294,28 @@ fn run_command(args: RunArgs) -> Result<()> {
     )?;
     overall.finish_and_clear();
     report_session(&args.out, &summary, started)
+}
+
+/// `--dry-run`: the cells, the models and which of them this shard runs.
+fn print_plan(plan: &Plan, shard: Shard) {
+    println!(
+        "study {}: {} cells, {} models, on {}",
+        plan.study.name,
+        plan.cells.len(),
+        plan.trainings.len(),
+        plan.data
+    );
+    for line in plan.sharing_lines() {
+        println!("{line}");
+    }
+    let held: Vec<&str> = plan
+        .trainings
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| shard.holds(*index))
+        .map(|(_, training)| training.id.as_str())
+        .collect();
+    println!("shard {shard} trains {}", held.join(", "));
 }
 
 /// The detection flags over the study's `[detect]`.

@@ -290,6 +290,35 @@ fn bad_studies_are_refused_by_line_before_anything_runs() {
 }
 
 #[test]
+fn a_dry_run_prints_the_plan_and_writes_nothing() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let out = folder.path().join("study");
+    dtunet()
+        .args([
+            "experiment",
+            "run",
+            "fig13-noise-steps",
+            "--dry-run",
+            "--shard",
+            "2/3",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "study fig13-noise-steps: 20 cells, 5 models",
+        ))
+        .stdout(predicate::str::contains(
+            "model noise-tsimplex (2000 steps) serves 4 cell(s): noise-tsimplex_t_lambda-50,",
+        ))
+        .stdout(predicate::str::contains(
+            "shard 2/3 trains noise-simplex3d, noise-kts",
+        ));
+    assert!(!out.exists());
+}
+
+#[test]
 fn the_built_in_studies_are_listed_and_shown() {
     dtunet()
         .args(["experiment", "list"])

@@ -187,6 +187,25 @@ impl Axis {
         }
     }
 
+    /// The axis' value in a cell's configurations (what [`Axis::apply`] set, or the base).
+    pub fn value_in(self, train: &TrainConfig, detect: &DetectSettings) -> String {
+        match self {
+            Axis::Arch => train.model.arch.name().to_string(),
+            Axis::Ff => train.model.ff.to_string(),
+            Axis::Loss => train.loss.name().to_string(),
+            Axis::Noise => train.noise.kind.clone(),
+            Axis::Octaves => train.noise.octaves.to_string(),
+            Axis::Persistence => train.noise.persistence.to_string(),
+            Axis::Frequency => train.noise.frequency.to_string(),
+            Axis::KtsPatch => train.noise.kts_patch.to_string(),
+            Axis::Seed => train.seed.to_string(),
+            Axis::TLambda => detect.t_lambda.to_string(),
+            Axis::Samples => detect.samples.to_string(),
+            Axis::Map => detect.map.clone(),
+            Axis::Threshold => detect.threshold.clone(),
+        }
+    }
+
     /// Sets `value` (canonical text from [`Axis::normalise`]) in the cell's configurations.
     pub fn apply(self, value: &str, train: &mut TrainConfig, detect: &mut DetectSettings) {
         let number = || value.parse::<f64>().unwrap_or(f64::NAN);
@@ -306,5 +325,17 @@ mod tests {
         assert_eq!((train.seed, detect.seed), (7, 7));
         assert_eq!(detect.t_lambda, 100);
         assert_eq!(detect.threshold, "fixed:0.1");
+        Axis::Ff.apply("daff,mlp,daff", &mut train, &mut detect);
+        Axis::Persistence.apply("0.8", &mut train, &mut detect);
+        for (axis, value) in [
+            (Axis::Loss, "hybrid"),
+            (Axis::Arch, "unet"),
+            (Axis::Ff, "daff,mlp,daff"),
+            (Axis::Persistence, "0.8"),
+            (Axis::Seed, "7"),
+            (Axis::TLambda, "100"),
+        ] {
+            assert_eq!(axis.value_in(&train, &detect), value, "{axis}");
+        }
     }
 }

@@ -480,6 +480,25 @@ metrics = ["ssim"]
     }
 
     #[test]
+    fn every_built_in_study_plans_at_both_presets() {
+        for (name, text) in crate::experiment::BUILT_IN_STUDIES {
+            let study = Study::parse(text, name).expect("parses");
+            for preset in [Preset::Demo, Preset::Paper] {
+                let base = study.base_train(preset).expect("base");
+                let plan = Plan::new(&study, &base, &study.detect, "synthetic")
+                    .unwrap_or_else(|e| panic!("{name} at {preset:?}: {e}"));
+                let expected = match name {
+                    "table5-losses" => (8, 8),
+                    "fig13-noise-steps" => (20, 5),
+                    "fig7-averaging" => (10, 1),
+                    _ => (7, 7),
+                };
+                assert_eq!((plan.cells.len(), plan.trainings.len()), expected, "{name}");
+            }
+        }
+    }
+
+    #[test]
     fn shards_split_by_model_and_cover_the_plan_once() {
         let plan = plan_of(CURVES).expect("accepted");
         let shards: Vec<Shard> = ["1/2", "2/2"]

@@ -18,6 +18,7 @@ use super::tables::{
 use crate::error::{DtunetError, Result};
 use crate::io::write_atomically;
 use crate::report::{BarSeries, LinePlotOptions, Series, bar_plot, escape, line_plot};
+use crate::training::TrainConfig;
 
 /// A cell's record and the study folder it was read from.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,13 +185,14 @@ pub fn write_outputs(results: &StudyResults, out: &Path) -> Result<StudyOutputs>
     })
 }
 
-/// One row per planned cell: its values, status, every metric (mean and std) and times.
+/// One row per planned cell: status, its configuration (every axis' value, steps and image
+/// size, whether the study varies them or not), every metric (mean and std) and times.
 fn results_csv(results: &StudyResults) -> String {
-    let axes: Vec<Axis> = results.study.axes.iter().map(|(axis, _)| *axis).collect();
     let mut text = String::from("cell,status,reason,model,reconstructions_from");
-    for axis in &axes {
+    for axis in Axis::ALL {
         let _ = write!(text, ",{axis}");
     }
+    text.push_str(",steps,img_size");
     for metric in Metric::ALL {
         let _ = write!(text, ",{0}_mean,{0}_std", metric.name());
     }
@@ -217,9 +219,17 @@ fn results_csv(results: &StudyResults) -> String {
             csv_field(&cell.model),
             csv_field(&from)
         );
-        for axis in &axes {
-            let value = key_of(&cell.values, &[*axis]);
-            let _ = write!(text, ",{}", csv_field(&value));
+        let train = TrainConfig::default()
+            .with_overrides(toml::from_str::<toml::Table>(&cell.train).unwrap_or_default());
+        match train {
+            Ok(train) => {
+                for axis in Axis::ALL {
+                    let value = axis.value_in(&train, &cell.detect);
+                    let _ = write!(text, ",{}", csv_field(&value));
+                }
+                let _ = write!(text, ",{},{}", train.steps, train.model.img_size);
+            }
+            Err(_) => text.push_str(&",".repeat(Axis::ALL.len() + 2)),
         }
         for metric in Metric::ALL {
             let value = record.and_then(|located| located.record.metric(metric));
