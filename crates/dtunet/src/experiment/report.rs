@@ -323,6 +323,28 @@ fn write_plots(results: &StudyResults, table: &Table, out: &Path) -> Result<Vec<
                 if series.is_empty() {
                     continue;
                 }
+                for row in results.study.paper.iter().flat_map(|paper| &paper.rows) {
+                    let mut points: Vec<(f64, f64)> = row
+                        .values
+                        .iter()
+                        .filter(|((m, _), _)| *m == metric)
+                        .filter_map(|((_, at), value)| {
+                            Some((at.as_ref()?.parse().ok()?, value.mean))
+                        })
+                        .collect();
+                    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    if !points.is_empty() && results.study.table.columns == Some(x_axis) {
+                        let source = results
+                            .study
+                            .paper
+                            .as_ref()
+                            .map_or("", |p| p.source.as_str());
+                        series.push(Series {
+                            label: format!("{} ({source})", row.label),
+                            points,
+                        });
+                    }
+                }
                 line_plot(
                     &path,
                     &title,
@@ -361,7 +383,7 @@ fn write_plots(results: &StudyResults, table: &Table, out: &Path) -> Result<Vec<
                                 .rows
                                 .iter()
                                 .find(|p| p.row.as_deref() == Some(row.key.as_str()))
-                                .and_then(|p| p.values.get(&metric))
+                                .and_then(|p| p.values.get(&(metric, None)))
                                 .map(|value| value.mean)
                         })
                         .collect();

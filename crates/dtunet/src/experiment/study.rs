@@ -75,8 +75,8 @@ pub struct PaperRow {
     pub label: String,
     /// The row key of ours it corresponds to (values of the row axes joined by `,`), if any.
     pub row: Option<String>,
-    /// Metric → published value.
-    pub values: BTreeMap<Metric, MetricValue>,
+    /// (metric, value of the table's column axis when the table has one) → published value.
+    pub values: BTreeMap<(Metric, Option<String>), MetricValue>,
 }
 
 /// The paper's values for a study.
@@ -306,7 +306,7 @@ impl Study {
             None => None,
         };
         let paper = match &file.paper {
-            Some(paper) => Some(Self::paper_values(&located, paper)?),
+            Some(paper) => Some(Self::paper_values(&located, paper, table.columns)?),
             None => None,
         };
         let study = Study {
@@ -426,19 +426,43 @@ impl Study {
         })
     }
 
-    fn paper_values(located: &Located<'_>, paper: &PaperFile) -> Result<PaperValues> {
+    /// The published rows; a value's key is a metric, or `metric@v` for the column of the
+    /// table's column axis at value `v` (`ssim@50`).
+    fn paper_values(
+        located: &Located<'_>,
+        paper: &PaperFile,
+        columns: Option<Axis>,
+    ) -> Result<PaperValues> {
         let mut rows = Vec::new();
         for row in &paper.rows {
             let mut values = BTreeMap::new();
             for (name, value) in &row.values {
-                let metric = located.metric(name)?;
+                let (metric_name, at) = match name.get_ref().split_once('@') {
+                    Some((metric, at)) => (metric, Some(at)),
+                    None => (name.get_ref().as_str(), None),
+                };
+                let metric: Metric = metric_name
+                    .parse()
+                    .map_err(|problem: String| located.at(name.span(), problem))?;
+                let at = match (at, columns) {
+                    (None, _) => None,
+                    (Some(at), Some(axis)) => Some(
+                        axis.normalise(&toml::Value::String(at.to_string()))
+                            .map_err(|problem| located.at(name.span(), problem))?,
+                    ),
+                    (Some(_), None) => {
+                        return Err(
+                            located.at(name.span(), "metric@value needs a [table] columns axis")
+                        );
+                    }
+                };
                 let parsed = match value.get_ref() {
                     toml::Value::Float(number) => Ok(MetricValue::single(*number)),
                     toml::Value::String(text) => text.parse(),
                     other => Err(format!("{} is not a number", other.type_str())),
                 }
                 .map_err(|problem| located.at(value.span(), problem))?;
-                values.insert(metric, parsed);
+                values.insert((metric, at), parsed);
             }
             rows.push(PaperRow {
                 label: row.label.clone(),
@@ -513,7 +537,20 @@ metrics = ["dice", "ece_se"]
         assert_eq!(table5.values(Axis::Loss).expect("accepted").len(), 8);
         let paper = table5.paper.expect("accepted");
         let l1 = &paper.rows[0];
-        assert_eq!(l1.values[&Metric::Dice].text(4), "0.3861 ± 0.2267");
+        assert_eq!(l1.values[&(Metric::Dice, None)].text(4), "0.3861 ± 0.2267");
+        let fig13 = Study::load("fig13-noise-steps")
+            .expect("built in")
+            .paper
+            .expect("paper");
+        let gauss = fig13
+            .rows
+            .iter()
+            .find(|row| row.label == "gauss")
+            .expect("row");
+        assert_eq!(
+            gauss.values[&(Metric::Ssim, Some("248".into()))].mean,
+            0.5423
+        );
     }
 
     #[test]

@@ -142,13 +142,13 @@ pub fn build_table(results: &StudyResults) -> Table {
                 entries: columns
                     .iter()
                     .map(
-                        |column| match (&column.at, row.values.get(&column.metric)) {
-                            (None, Some(value)) => Entry::Value {
+                        |column| match row.values.get(&(column.metric, column.at.clone())) {
+                            Some(value) => Entry::Value {
                                 value: *value,
                                 seeds: 1,
                                 best: false,
                             },
-                            _ => Entry::Missing,
+                            None => Entry::Missing,
                         },
                     )
                     .collect(),
