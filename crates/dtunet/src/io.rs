@@ -3,7 +3,8 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use npyz::WriterBuilder;
 
@@ -42,6 +43,48 @@ pub fn write_atomically(
         .persist(path)
         .map_err(|e| io_error("rename into place", e.error))?;
     Ok(())
+}
+
+/// A text log appended across sessions, each line stamped with the seconds since this
+/// session opened it (`train.log`, `study.log`).
+pub struct TimedLog {
+    path: PathBuf,
+    file: File,
+    started: Instant,
+}
+
+impl TimedLog {
+    /// Opens `path` for appending, creating it if missing.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| DtunetError::Io {
+                action: "open",
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            started: Instant::now(),
+        })
+    }
+
+    /// Appends `[   12.3 s] text`.
+    pub fn line(&mut self, text: &str) -> Result<()> {
+        writeln!(
+            self.file,
+            "[{:>9.1} s] {text}",
+            self.started.elapsed().as_secs_f64()
+        )
+        .map_err(|source| DtunetError::Io {
+            action: "write",
+            path: self.path.clone(),
+            source,
+        })
+    }
 }
 
 /// Gives a result file the usual `rw-r--r--` permissions (temporary files start owner-only).

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +16,7 @@ use super::metrics::{CellRecord, CellStatus, MetricValue};
 use super::plan::{Cell, Plan, Shard, Training};
 use super::report::{StudyResults, write_outputs};
 use crate::error::{DtunetError, Result};
-use crate::io::write_atomically;
+use crate::io::{TimedLog, write_atomically};
 
 /// Folder of a study folder that holds one folder per cell.
 pub const CELLS_FOLDER: &str = "cells";
@@ -126,7 +126,7 @@ pub fn run_study(
     if !study_file.exists() {
         write_atomically(&study_file, |out| out.write_all(plan.study.text.as_bytes()))?;
     }
-    let mut log = StudyLog::open(folder)?;
+    let mut log = TimedLog::open(&folder.join(LOG_FILE))?;
     log.line(&format!(
         "session starts: study {}, shard {}, {} cells, {} models (unix time {})",
         plan.study.name,
@@ -279,7 +279,7 @@ fn ensure_trained(
     training: &Training,
     model_folder: &Path,
     work: &mut dyn CellWork,
-    log: &mut StudyLog,
+    log: &mut TimedLog,
 ) -> std::result::Result<TrainedModelInfo, String> {
     let marker = model_folder.join(TRAINED_FILE);
     if let Ok(text) = fs::read_to_string(&marker)
@@ -327,7 +327,7 @@ fn chain(error: &DtunetError) -> String {
 }
 
 /// The cell's record, when it has a readable one.
-fn read_record(folder: &Path, cell: &Cell, log: &mut StudyLog) -> Result<Option<CellRecord>> {
+fn read_record(folder: &Path, cell: &Cell, log: &mut TimedLog) -> Result<Option<CellRecord>> {
     let path = folder.join(CELLS_FOLDER).join(&cell.id).join(RESULT_FILE);
     let Ok(text) = fs::read_to_string(&path) else {
         return Ok(None);
@@ -351,46 +351,6 @@ fn create_folder(folder: &Path) -> Result<()> {
         path: folder.to_path_buf(),
         source,
     })
-}
-
-/// `study.log`: appended lines with the session's elapsed time.
-struct StudyLog {
-    path: PathBuf,
-    file: fs::File,
-    started: Instant,
-}
-
-impl StudyLog {
-    fn open(folder: &Path) -> Result<Self> {
-        let path = folder.join(LOG_FILE);
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|source| DtunetError::Io {
-                action: "open",
-                path: path.clone(),
-                source,
-            })?;
-        Ok(Self {
-            path,
-            file,
-            started: Instant::now(),
-        })
-    }
-
-    fn line(&mut self, text: &str) -> Result<()> {
-        writeln!(
-            self.file,
-            "[{:>9.1} s] {text}",
-            self.started.elapsed().as_secs_f64()
-        )
-        .map_err(|source| DtunetError::Io {
-            action: "write",
-            path: self.path.clone(),
-            source,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::diffusion::{
     timestep_tensor,
 };
 use crate::error::{DtunetError, Result};
-use crate::io::write_atomically;
+use crate::io::{TimedLog, write_atomically};
 use crate::losses::noise_prediction_loss;
 use crate::models::weights::save_model;
 use crate::models::{Denoiser, NoisePredictor};
@@ -87,7 +87,7 @@ pub fn train(
         path: run.to_path_buf(),
         source,
     })?;
-    let mut text_log = TextLog::open(run)?;
+    let mut text_log = TimedLog::open(&run.join("train.log"))?;
     let train_device = device.clone().autodiff();
     let optimizer = adamw(config).init();
 
@@ -454,46 +454,6 @@ fn write_samples(
     )?;
     let path = run.join("samples").join(format!("step-{step:08}.png"));
     write_reconstructions(&path, x_start, reconstruction)
-}
-
-/// `train.log`: timestamped lines, appended across sessions.
-struct TextLog {
-    path: PathBuf,
-    file: fs::File,
-    started: Instant,
-}
-
-impl TextLog {
-    fn open(run: &Path) -> Result<Self> {
-        let path = run.join("train.log");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|source| DtunetError::Io {
-                action: "open",
-                path: path.clone(),
-                source,
-            })?;
-        Ok(Self {
-            path,
-            file,
-            started: Instant::now(),
-        })
-    }
-
-    fn line(&mut self, text: &str) -> Result<()> {
-        writeln!(
-            self.file,
-            "[{:>9.1} s] {text}",
-            self.started.elapsed().as_secs_f64()
-        )
-        .map_err(|source| DtunetError::Io {
-            action: "write",
-            path: self.path.clone(),
-            source,
-        })
-    }
 }
 
 #[cfg(test)]
