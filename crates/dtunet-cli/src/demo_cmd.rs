@@ -144,6 +144,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         map: MapKind::Se,
         threshold: Threshold::Otsu,
         largest_cc: false,
+        smooth: 0.0,
         foreground: false,
         allow_missing_masks: false,
         classifier: None,

@@ -48,6 +48,10 @@ pub struct DetectArgs {
     /// Keep only the largest connected component of each predicted mask.
     #[arg(long)]
     pub largest_cc: bool,
+    /// Smooth every map with a Gaussian of this σ in pixels before scoring (0: none; maps/
+    /// keeps the raw maps).
+    #[arg(long, default_value_t = 0.0)]
+    pub smooth: f64,
     /// Zero the maps outside the dataset's foreground (non-zero brain of BraTS slices).
     #[arg(long)]
     pub foreground: bool,
@@ -89,6 +93,7 @@ pub fn run_detection(args: &DetectArgs) -> Result<DetectOutputs> {
         map_kind: args.map.kind(),
         threshold: args.threshold,
         largest_component: args.largest_cc,
+        smooth_sigma: args.smooth,
         foreground: args.foreground,
         allow_missing_masks: args.allow_missing_masks,
         seed: args.seed,

@@ -42,6 +42,9 @@ pub struct EvalArgs {
     /// Keep only the largest connected component of each predicted mask.
     #[arg(long)]
     largest_cc: bool,
+    /// Smooth every map with a Gaussian of this σ in pixels before scoring (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    smooth: f64,
     /// Treat images without a mask as all-normal instead of failing.
     #[arg(long)]
     allow_missing_masks: bool,
@@ -86,6 +89,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         map_kind: args.map.kind(),
         threshold: args.threshold,
         largest_component: args.largest_cc,
+        smooth_sigma: args.smooth,
         allow_missing_masks: args.allow_missing_masks,
         out: args.out,
         overwrite: args.overwrite,

@@ -107,6 +107,10 @@ pub struct RunArgs {
     /// Binarisation otsu, fixed:V, percentile:P or best [default: the study's].
     #[arg(long)]
     threshold: Option<String>,
+    /// Smooth every map with a Gaussian of this σ in pixels before scoring [default: the
+    /// study's, else 0].
+    #[arg(long)]
+    smooth: Option<f64>,
     /// Zero the maps outside the dataset's foreground.
     #[arg(long)]
     foreground: bool,
@@ -340,6 +344,9 @@ fn apply_detect_flags(args: &RunArgs, detect: &mut DetectSettings) -> Result<()>
         parse_threshold(threshold)?;
         detect.threshold.clone_from(threshold);
     }
+    if let Some(smooth) = args.smooth {
+        detect.smooth = smooth;
+    }
     detect.foreground |= args.foreground;
     detect.allow_missing_masks |= args.allow_missing_masks;
     Ok(())
@@ -536,6 +543,7 @@ impl CellWork for BurnWork {
                 map_kind: detect.map_kind()?,
                 threshold: parse_threshold(&detect.threshold)?,
                 largest_component: detect.largest_cc,
+                smooth_sigma: detect.smooth,
                 allow_missing_masks: detect.allow_missing_masks,
                 out: out.to_path_buf(),
                 overwrite: true,

@@ -89,11 +89,21 @@ fn the_quick_demo_trains_detects_and_reports() {
             "2",
             "--threshold",
             "best",
+            "--smooth",
+            "1",
         ])
         .assert()
         .success()
         .stdout(predicate::str::contains("reconstructed 8 images"));
-    assert!(strided.join("summary.json").is_file());
+    let strided_summary: Value =
+        serde_json::from_str(&fs::read_to_string(strided.join("summary.json")).expect("json"))
+            .expect("summary");
+    assert_eq!(strided_summary["smooth_sigma"], 1.0, "{strided_summary}");
+    let markdown = fs::read_to_string(strided.join("summary.md")).expect("summary.md");
+    assert!(
+        markdown.contains("Gaussian-smoothed (σ 1 px)"),
+        "{markdown}"
+    );
 
     // Bad input: t_λ beyond the chain, a missing checkpoint, a non-empty --out.
     let data = out.join("data");

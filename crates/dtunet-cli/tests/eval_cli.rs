@@ -518,3 +518,32 @@ fn write_benchmark_set() {
         .expect("mask");
     }
 }
+
+#[test]
+fn smoothing_flag_reaches_the_scores_and_the_summary() {
+    let set = grey_set_with_square();
+    dtunet().args(eval_args(&set)).assert().success();
+    let raw = summary(&set.out);
+    let mut smoothed_args = eval_args(&set);
+    let smoothed_out = set.out.with_file_name("smoothed");
+    let last = smoothed_args.len() - 1;
+    smoothed_args[last] = smoothed_out.display().to_string();
+    smoothed_args.extend(["--smooth".into(), "2".into()]);
+    dtunet().args(&smoothed_args).assert().success();
+    let smoothed = summary(&smoothed_out);
+    assert_eq!(raw["smooth_sigma"], 0.0);
+    assert_eq!(smoothed["smooth_sigma"], 2.0);
+    let auroc = |summary: &Value| summary["auroc_pooled"].as_f64().expect("defined");
+    assert!(
+        auroc(&smoothed) < auroc(&raw),
+        "a sharp square blurs: {} vs {}",
+        auroc(&smoothed),
+        auroc(&raw)
+    );
+    smoothed_args.extend(["--smooth".into(), "-1".into(), "--overwrite".into()]);
+    dtunet()
+        .args(&smoothed_args)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("-1"));
+}

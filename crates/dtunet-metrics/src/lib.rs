@@ -21,6 +21,7 @@
 //! | [`ece`] | expected calibration error, 10 bins | SPEC §6 |
 //! | [`ssim`](mod@ssim) | SSIM, PSNR | scikit-image 0.26.0 |
 //! | [`threshold`] | Otsu, fixed, percentile, best Dice | scikit-image 0.26.0, NumPy 2.4.6 |
+//! | [`smooth`] | Gaussian smoothing of maps | SciPy 1.17.1 `ndimage.gaussian_filter` |
 //! | [`components`] | 8-connected labelling, largest component | SciPy 1.17.1 `ndimage.label` |
 //! | [`aggregate`] | mean ± std | NumPy `std(ddof=0)` |
 //!
@@ -45,6 +46,7 @@ mod input;
 pub mod pooled;
 pub mod roc;
 pub mod shape;
+pub mod smooth;
 pub mod ssim;
 pub mod threshold;
 
@@ -61,6 +63,7 @@ pub use roc::{
     ranking_summary, roc_curve,
 };
 pub use shape::{ImageShape, MapShape};
+pub use smooth::gaussian_smooth;
 pub use ssim::{SSIM_SIGMA_PX, SSIM_WINDOW_PX, psnr, ssim};
 pub use threshold::{
     ChosenThreshold, OTSU_N_BINS, Threshold, ThresholdSource, best_dice_from_pooled,

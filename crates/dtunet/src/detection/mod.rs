@@ -47,6 +47,9 @@ pub struct DetectConfig {
     pub threshold: Threshold,
     /// Keep only the largest connected component of each predicted mask.
     pub largest_component: bool,
+    /// σ in pixels of the Gaussian smoothing of the maps before scoring (0: none; the
+    /// `maps/` written stay unsmoothed).
+    pub smooth_sigma: f64,
     /// Zero the maps outside the dataset's foreground (e.g. the brain); evaluation then uses
     /// the maps instead of the reconstructions.
     pub foreground: bool,
@@ -190,6 +193,7 @@ pub fn detect(
             map_kind: config.map_kind,
             threshold: config.threshold,
             largest_component: config.largest_component,
+            smooth_sigma: config.smooth_sigma,
             allow_missing_masks: config.allow_missing_masks,
             out: config.out.clone(),
             overwrite: true,

@@ -73,6 +73,8 @@ pub struct EvalSetting<'a> {
     pub pooled_threshold: Option<ChosenThreshold>,
     /// Only the largest connected component of each prediction was kept.
     pub largest_component: bool,
+    /// σ in pixels of the Gaussian smoothing of the maps (0: none).
+    pub smooth_sigma: f64,
 }
 
 /// The contents of `summary.json`.
@@ -120,6 +122,8 @@ pub struct Summary {
     pub map_source: &'static str,
     /// Only the largest connected component of each prediction was kept.
     pub largest_component: bool,
+    /// σ in pixels of the Gaussian smoothing of the maps before scoring (0: none).
+    pub smooth_sigma: f64,
     /// Images evaluated.
     pub n_images: usize,
     /// Images whose mask has an anomalous pixel.
@@ -268,6 +272,7 @@ pub fn summarize(
             "reconstructions"
         },
         largest_component: setting.largest_component,
+        smooth_sigma: setting.smooth_sigma,
         n_images: rows.len(),
         n_anomalous_images: count(|row| row.scores.anomalous),
         n_missing_masks: count(|row| row.mask_missing),
@@ -410,6 +415,7 @@ mod tests {
             rule: Threshold::Otsu,
             pooled_threshold: None,
             largest_component: false,
+            smooth_sigma: 0.0,
         };
         let summary = summarize(&rows, &pooled(), &setting).expect("summary");
         assert_eq!((summary.dice.mean, summary.dice.std), (0.75, 0.25));
@@ -446,6 +452,7 @@ mod tests {
             rule: Threshold::Otsu,
             pooled_threshold: None,
             largest_component: false,
+            smooth_sigma: 0.0,
         };
         let summary = summarize(&rows, &pooled(), &setting).expect("summary");
         // All five: mean 0.6, variance (0.35² + 0.4² + 0.15² + 0.4² + 0.6²) / 5 = 0.165.
@@ -506,6 +513,7 @@ mod tests {
                 },
             }),
             largest_component: true,
+            smooth_sigma: 0.0,
         };
         let summary = summarize(&rows, &pooled(), &setting).expect("summary");
         assert_eq!(summary.threshold.source, "pooled");

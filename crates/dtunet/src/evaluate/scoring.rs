@@ -6,8 +6,8 @@ use std::path::Path;
 
 use dtunet_metrics::{
     ChosenThreshold, ConfusionCounts, ErrorMapKind, ImageShape, MetricsError, OverlapScores,
-    SSIM_WINDOW_PX, Threshold, auroc, expected_calibration_error, image_score, largest_component,
-    psnr, ssim,
+    SSIM_WINDOW_PX, Threshold, auroc, expected_calibration_error, gaussian_smooth, image_score,
+    largest_component, psnr, ssim,
 };
 
 use super::loading::{IntegerSamples, Sample};
@@ -153,11 +153,16 @@ pub struct ImageScores {
 }
 
 /// Scores one image whose map is of `kind` (for reconstructions, the other kind's ECE is
-/// computed from the images too).
+/// computed from the images too, its map smoothed by the σ `smooth_sigma` the scored map was).
 ///
 /// # Errors
 /// A metric rejecting the data (a non-finite value); the error names `path`.
-pub fn score_sample(sample: &Sample, kind: ErrorMapKind, path: &Path) -> Result<ImageScores> {
+pub fn score_sample(
+    sample: &Sample,
+    kind: ErrorMapKind,
+    smooth_sigma: f64,
+    path: &Path,
+) -> Result<ImageScores> {
     let metric = |source: MetricsError| DtunetError::Metric {
         path: path.to_path_buf(),
         source,
@@ -180,13 +185,18 @@ pub fn score_sample(sample: &Sample, kind: ErrorMapKind, path: &Path) -> Result<
                 ErrorMapKind::Absolute => ErrorMapKind::Square,
                 ErrorMapKind::Square => ErrorMapKind::Absolute,
             };
-            let other_map = pair_error_map(
-                &sample.image,
-                reconstruction,
-                sample.integer_samples.as_ref(),
-                sample.shape,
-                other_kind,
-            );
+            let other_map = gaussian_smooth(
+                &pair_error_map(
+                    &sample.image,
+                    reconstruction,
+                    sample.integer_samples.as_ref(),
+                    sample.shape,
+                    other_kind,
+                ),
+                sample.shape.plane(),
+                smooth_sigma,
+            )
+            .map_err(metric)?;
             let (absolute, square) = match kind {
                 ErrorMapKind::Absolute => (&sample.map, &other_map),
                 ErrorMapKind::Square => (&other_map, &sample.map),
@@ -398,7 +408,7 @@ mod tests {
     fn a_known_square_gives_dice_one_and_auroc_one() {
         let sample = square_sample(0.4);
         let path = Path::new("square.png");
-        let scores = score_sample(&sample, ErrorMapKind::Square, path).expect("scores");
+        let scores = score_sample(&sample, ErrorMapKind::Square, 0.0, path).expect("scores");
         assert!(scores.anomalous);
         assert_eq!(scores.auroc, Some(1.0));
         assert!((scores.max_score - 0.16).abs() < 1e-6);
@@ -426,7 +436,7 @@ mod tests {
             integer_samples: None,
         };
         let path = Path::new("hand.npy");
-        let scores = score_sample(&sample, ErrorMapKind::Absolute, path).expect("scores");
+        let scores = score_sample(&sample, ErrorMapKind::Absolute, 0.0, path).expect("scores");
         assert_eq!(scores.auroc, Some(0.75));
         assert_eq!(
             (scores.ssim, scores.psnr, scores.ece_se),
@@ -456,7 +466,8 @@ mod tests {
             mask: vec![false; 3],
             integer_samples: None,
         };
-        let scores = score_sample(&sample, ErrorMapKind::Square, Path::new("m.npy")).expect("ok");
+        let scores =
+            score_sample(&sample, ErrorMapKind::Square, 0.0, Path::new("m.npy")).expect("ok");
         assert_eq!(
             (scores.ece_se, scores.auroc, scores.anomalous),
             (None, None, false)

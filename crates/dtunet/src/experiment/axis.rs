@@ -43,11 +43,13 @@ pub enum Axis {
     Map,
     /// Binarisation: `otsu`, `fixed:V`, `percentile:P`, `best`.
     Threshold,
+    /// σ in pixels of the Gaussian smoothing of the maps (0: none).
+    Smooth,
 }
 
 impl Axis {
     /// Every axis, in the order cell names list them (training before detection).
-    pub const ALL: [Axis; 13] = [
+    pub const ALL: [Axis; 14] = [
         Axis::Arch,
         Axis::Ff,
         Axis::Loss,
@@ -61,6 +63,7 @@ impl Axis {
         Axis::Samples,
         Axis::Map,
         Axis::Threshold,
+        Axis::Smooth,
     ];
 
     /// The axis name in study files.
@@ -79,6 +82,7 @@ impl Axis {
             Axis::Samples => "samples",
             Axis::Map => "map",
             Axis::Threshold => "threshold",
+            Axis::Smooth => "smooth",
         }
     }
 
@@ -107,9 +111,10 @@ impl Axis {
     }
 
     /// Whether a value of the axis changes the reconstructions (else only their scoring:
-    /// cells that differ in `map` or `threshold` alone share one set of reconstructions).
+    /// cells that differ in `map`, `threshold` or `smooth` alone share one set of
+    /// reconstructions).
     pub fn reconstructs(self) -> bool {
-        !matches!(self, Axis::Map | Axis::Threshold)
+        !matches!(self, Axis::Map | Axis::Threshold | Axis::Smooth)
     }
 
     /// Whether the axis' values are numbers (sorted and plotted as such).
@@ -123,6 +128,7 @@ impl Axis {
                 | Axis::Seed
                 | Axis::TLambda
                 | Axis::Samples
+                | Axis::Smooth
         )
     }
 
@@ -177,6 +183,10 @@ impl Axis {
                 Ok(number) if number > 0.0 && number.is_finite() => Ok(number.to_string()),
                 _ => Err(expected("a positive number")),
             },
+            Axis::Smooth => match text.parse::<f64>() {
+                Ok(number) if number >= 0.0 && number.is_finite() => Ok(number.to_string()),
+                _ => Err(expected("a smoothing σ ≥ 0 pixels")),
+            },
             Axis::Map => match text.as_str() {
                 "se" | "ae" => Ok(text),
                 _ => Err(expected("se or ae")),
@@ -203,6 +213,7 @@ impl Axis {
             Axis::Samples => detect.samples.to_string(),
             Axis::Map => detect.map.clone(),
             Axis::Threshold => detect.threshold.clone(),
+            Axis::Smooth => detect.smooth.to_string(),
         }
     }
 
@@ -240,6 +251,7 @@ impl Axis {
             Axis::Samples => detect.samples = count(),
             Axis::Map => detect.map = value.to_string(),
             Axis::Threshold => detect.threshold = value.to_string(),
+            Axis::Smooth => detect.smooth = number(),
         }
     }
 }
@@ -325,6 +337,8 @@ mod tests {
         assert_eq!((train.seed, detect.seed), (7, 7));
         assert_eq!(detect.t_lambda, 100);
         assert_eq!(detect.threshold, "fixed:0.1");
+        Axis::Smooth.apply("2", &mut train, &mut detect);
+        assert_eq!(detect.smooth, 2.0);
         Axis::Ff.apply("daff,mlp,daff", &mut train, &mut detect);
         Axis::Persistence.apply("0.8", &mut train, &mut detect);
         for (axis, value) in [

@@ -35,7 +35,7 @@ use crate::metrics::ErrorMapKind;
 use crate::training::TrainConfig;
 
 /// How a cell detects: the settings of `dtunet detect` a study can fix or vary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DetectSettings {
     /// Partial-diffusion depth t_λ.
@@ -52,6 +52,8 @@ pub struct DetectSettings {
     pub threshold: String,
     /// Keep only the largest connected component of each predicted mask.
     pub largest_cc: bool,
+    /// σ in pixels of the Gaussian smoothing of the maps before scoring (0: none).
+    pub smooth: f64,
     /// Zero the maps outside the dataset's foreground.
     pub foreground: bool,
     /// Treat test images without a mask as all-normal.
@@ -70,6 +72,7 @@ impl Default for DetectSettings {
             map: "se".into(),
             threshold: "otsu".into(),
             largest_cc: false,
+            smooth: 0.0,
             foreground: false,
             allow_missing_masks: false,
             seed: 0,
@@ -106,6 +109,13 @@ impl DetectSettings {
         }
         self.map_kind()?;
         parse_threshold(&self.threshold)?;
+        if !(self.smooth >= 0.0 && self.smooth.is_finite()) {
+            return Err(DtunetError::InvalidParameter {
+                name: "smooth",
+                found: self.smooth.to_string(),
+                expected: "a smoothing σ ≥ 0 pixels".into(),
+            });
+        }
         Ok(())
     }
 
@@ -132,6 +142,7 @@ impl DetectSettings {
             map_kind: self.map_kind()?,
             threshold: parse_threshold(&self.threshold)?,
             largest_component: self.largest_cc,
+            smooth_sigma: self.smooth,
             foreground: self.foreground,
             allow_missing_masks: self.allow_missing_masks,
             seed: self.seed,
@@ -154,6 +165,7 @@ impl DetectSettings {
             },
             threshold: String::new(),
             largest_cc: false,
+            smooth: 0.0,
             allow_missing_masks: false,
             ..self.clone()
         }

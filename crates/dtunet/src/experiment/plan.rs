@@ -480,6 +480,20 @@ metrics = ["ssim"]
     }
 
     #[test]
+    fn smoothing_cells_score_shared_reconstructions() {
+        let text = CURVES
+            .replace("map = [\"se\", \"ae\"]", "smooth = [0, 1.5]")
+            .replace(
+                "rows = [\"noise\", \"map\"]",
+                "rows = [\"noise\", \"smooth\"]",
+            );
+        let plan = plan_of(&text).expect("plans");
+        assert_eq!(plan.cells[1].id, "noise-gauss_t_lambda-50_smooth-1.5");
+        assert_eq!(plan.cells[1].reconstructions_from, Some(0));
+        assert_eq!(plan.cells[1].detect.smooth, 1.5);
+    }
+
+    #[test]
     fn every_built_in_study_plans_at_both_presets() {
         for (name, text) in crate::experiment::BUILT_IN_STUDIES {
             let study = Study::parse(text, name).expect("parses");

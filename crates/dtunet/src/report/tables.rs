@@ -182,7 +182,14 @@ pub fn setting_lines(summary: &Summary) -> Vec<(&'static str, String)> {
         ),
         (
             "anomaly map",
-            format!("{} from {}", summary.map, summary.map_source),
+            if summary.smooth_sigma > 0.0 {
+                format!(
+                    "{} from {}, Gaussian-smoothed (σ {} px)",
+                    summary.map, summary.map_source, summary.smooth_sigma
+                )
+            } else {
+                format!("{} from {}", summary.map, summary.map_source)
+            },
         ),
         ("threshold", summary.threshold.describe()),
         (
