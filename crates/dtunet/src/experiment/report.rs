@@ -12,12 +12,10 @@ use super::metrics::{CellRecord, CellStatus, Metric, MetricValue};
 use super::plan::{PLAN_FILE, PlanRecord, PlannedCell, key_of};
 use super::runner::{CELLS_FOLDER, LOG_FILE, RESULT_FILE, STUDY_FILE};
 use super::study::{PlotKind, Study};
-use super::tables::{
-    Table, build_table, csv_field, render_csv, render_html, render_latex, render_markdown,
-};
+use super::tables::{Table, build_table, render_csv, render_html, render_latex, render_markdown};
 use crate::error::{DtunetError, Result};
 use crate::io::write_atomically;
-use crate::report::{BarSeries, LinePlotOptions, Series, bar_plot, escape, line_plot};
+use crate::report::{BarSeries, LinePlotOptions, Series, bar_plot, csv_text, escape, line_plot};
 use crate::training::TrainConfig;
 
 /// A cell's record and the study folder it was read from.
@@ -214,10 +212,10 @@ fn results_csv(results: &StudyResults) -> String {
         let _ = write!(
             text,
             "{},{status},{},{},{}",
-            csv_field(&cell.id),
-            csv_field(&reason),
-            csv_field(&cell.model),
-            csv_field(&from)
+            csv_text(&cell.id),
+            csv_text(&reason),
+            csv_text(&cell.model),
+            csv_text(&from)
         );
         let train = TrainConfig::default()
             .with_overrides(toml::from_str::<toml::Table>(&cell.train).unwrap_or_default());
@@ -225,7 +223,7 @@ fn results_csv(results: &StudyResults) -> String {
             Ok(train) => {
                 for axis in Axis::ALL {
                     let value = axis.value_in(&train, &cell.detect);
-                    let _ = write!(text, ",{}", csv_field(&value));
+                    let _ = write!(text, ",{}", csv_text(&value));
                 }
                 let _ = write!(text, ",{},{}", train.steps, train.model.img_size);
             }
@@ -252,7 +250,7 @@ fn results_csv(results: &StudyResults) -> String {
             number(record.and_then(|l| l.record.train_seconds)),
             number(record.and_then(|l| l.record.tail_loss)),
             number(record.and_then(|l| l.record.detect_seconds)),
-            csv_field(&report)
+            csv_text(&report)
         );
     }
     text

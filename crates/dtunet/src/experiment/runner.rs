@@ -175,6 +175,7 @@ pub fn run_study(
         summary.finished_before, summary.other_shards
     ))?;
 
+    let mut outputs_current = false;
     for &training_index in &in_shard {
         let training = &plan.trainings[training_index];
         let pending: Vec<usize> = training
@@ -263,9 +264,13 @@ pub fn run_study(
             observer.cell_finished(&record);
             records.insert(index, record);
         }
+        // After every model, so a long study's tables show what is done so far.
+        write_outputs(&StudyResults::load(&[folder.to_path_buf()])?, folder)?;
+        outputs_current = true;
+    }
+    if !outputs_current {
         write_outputs(&StudyResults::load(&[folder.to_path_buf()])?, folder)?;
     }
-    write_outputs(&StudyResults::load(&[folder.to_path_buf()])?, folder)?;
     log.line(&format!(
         "session ends: {} done, {} failed",
         summary.done, summary.failed

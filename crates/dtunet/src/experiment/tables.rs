@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use super::metrics::{CellStatus, Metric, MetricValue};
 use super::plan::key_of;
 use super::report::StudyResults;
-use crate::report::escape;
+use crate::report::{csv_text, escape};
 
 /// One column: a metric, at one value of the column axis when the table has one.
 #[derive(Debug, Clone, PartialEq)]
@@ -308,7 +308,7 @@ pub fn render_csv(table: &Table) -> String {
     text.push_str(",seeds\n");
     let mut write_rows = |source: &str, rows: &[Row]| {
         for row in rows {
-            let _ = write!(text, "{},{}", csv_field(&row.label), csv_field(source));
+            let _ = write!(text, "{},{}", csv_text(&row.label), csv_text(source));
             let mut seeds = 0;
             for entry in &row.entries {
                 match entry {
@@ -414,15 +414,6 @@ pub fn render_html(table: &Table) -> String {
         let _ = writeln!(text, "<p class=\"note\">{}.</p>", escape(note));
     }
     text
-}
-
-/// A CSV field, quoted when it holds a comma, quote or line break.
-pub(crate) fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
 }
 
 /// Text with LaTeX's special characters escaped.

@@ -13,6 +13,7 @@ pub use html::{HtmlReport, ReportFiles, write_report_html};
 pub use panels::{
     HeatScale, INFERNO_STOPS, PANEL_GAP_PX, PanelImages, inferno, panel_titles, write_panel,
 };
+pub(crate) use tables::csv_text;
 pub use tables::{
     METRICS_CSV_COLUMNS, metric_lines, setting_lines, write_metrics_csv, write_summary_json,
     write_summary_md,

@@ -222,7 +222,7 @@ fn optional(value: Option<f64>) -> String {
 }
 
 /// A CSV text field, quoted when it holds a comma, a quote or a line break.
-fn csv_text(text: &str) -> String {
+pub(crate) fn csv_text(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
