@@ -12,7 +12,7 @@ use dtunet::training::{Preset, Start, TrainConfig, TrainingImages, train};
 
 use crate::UsageError;
 use crate::dataset_args::{DatasetArgs, DatasetFormat};
-use crate::detect_cmd::{DetectArgs, run_detection};
+use crate::detect_cmd::{CalibrationArgs, DetectArgs, run_detection};
 use crate::eval_cmd::{MapKind, print_summary};
 use crate::progress::bar;
 use crate::train_cmd::{BarObserver, parse};
@@ -114,7 +114,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         config.steps
     );
     let opened = dataset.open(config.model.img_size, config.model.channels)?;
-    let images = TrainingImages::load(opened.as_ref())?;
+    let images = TrainingImages::load(opened.as_ref(), config.calibration_holdout)?;
     let device = dtunet::backend::BackendKind::Flex.device(None)?;
     let mut observer = BarObserver::new();
     let outcome = train(
@@ -143,6 +143,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         batch_size: 8,
         map: MapKind::Se,
         threshold: Threshold::Otsu,
+        calibration: CalibrationArgs::off(),
         largest_cc: false,
         smooth: 0.0,
         foreground: false,

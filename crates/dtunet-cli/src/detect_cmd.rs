@@ -4,13 +4,17 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use burn::tensor::Device;
 use clap::Args;
 use dtunet::backend::BackendKind;
+use dtunet::data::{Dataset, Split};
 use dtunet::detection::{
-    DetectConfig, DetectOutputs, DetectProgress, GuidanceSource, detect, load_trained,
+    CalibrationRates, DEFAULT_PIXEL_FPR, DetectConfig, DetectOutputs, DetectProgress,
+    GuidanceSource, TrainedModel, calibrate, detect, held_out_training_images, load_trained,
 };
-use dtunet::evaluate::DEFAULT_MAX_EXACT_PIXELS;
+use dtunet::evaluate::{Calibration, DEFAULT_MAX_EXACT_PIXELS};
 use dtunet::metrics::Threshold;
+use indicatif::ProgressBar;
 
 use crate::dataset_args::DatasetArgs;
 use crate::eval_cmd::{MapKind, parse_threshold_arg, print_summary, show_eval_progress};
@@ -45,6 +49,8 @@ pub struct DetectArgs {
     /// Binarisation: otsu, fixed:V, percentile:P or best (best pooled Dice).
     #[arg(long, default_value = "otsu", value_parser = parse_threshold_arg)]
     pub threshold: Threshold,
+    #[command(flatten)]
+    pub calibration: CalibrationArgs,
     /// Keep only the largest connected component of each predicted mask.
     #[arg(long)]
     pub largest_cc: bool,
@@ -79,19 +85,53 @@ pub struct DetectArgs {
     pub device_index: Option<usize>,
 }
 
+/// Thresholds fitted on healthy images.
+#[derive(Debug, Args)]
+pub struct CalibrationArgs {
+    /// Binarise with thresholds fitted on healthy images instead of --threshold: the training
+    /// images the model was trained without (train --calibration-holdout), or --calibration.
+    #[arg(long, conflicts_with = "threshold")]
+    pub calibrate: bool,
+    /// Calibrate on the healthy train split of this dataset folder (same layout and options as
+    /// --data) instead of the held-out training images; implies --calibrate.
+    #[arg(long, conflicts_with = "threshold")]
+    pub calibration: Option<PathBuf>,
+    /// Calibration: the fraction of healthy pixels the pixel threshold may flag.
+    #[arg(long, default_value_t = DEFAULT_PIXEL_FPR)]
+    pub pixel_fpr: f64,
+    /// Calibration: also an image threshold, letting this fraction of the healthy images'
+    /// scores (map maxima) through; images at or below it get an empty mask. Off by default:
+    /// it helps where the image AUROC is high.
+    #[arg(long)]
+    pub image_fpr: Option<f64>,
+}
+
+impl CalibrationArgs {
+    /// No calibration: the maps are binarised by --threshold.
+    pub fn off() -> Self {
+        Self {
+            calibrate: false,
+            calibration: None,
+            pixel_fpr: DEFAULT_PIXEL_FPR,
+            image_fpr: None,
+        }
+    }
+}
+
 /// Runs detection as the arguments say and returns its outputs (used by `demo` too).
 pub fn run_detection(args: &DetectArgs) -> Result<DetectOutputs> {
     let device = args.backend.device(args.device_index)?;
     let trained = load_trained(&args.checkpoint, &device)?;
     let model = &trained.config.model;
     let dataset = args.dataset.open(model.img_size, model.channels)?;
-    let config = DetectConfig {
+    let mut config = DetectConfig {
         t_lambda: args.t_lambda,
         samples: args.samples,
         strided_steps: args.steps,
         batch_size: args.batch_size,
         map_kind: args.map.kind(),
         threshold: args.threshold,
+        calibration: None,
         largest_component: args.largest_cc,
         smooth_sigma: args.smooth,
         foreground: args.foreground,
@@ -106,6 +146,14 @@ pub fn run_detection(args: &DetectArgs) -> Result<DetectOutputs> {
         }),
     };
     let progress = bar(0, "images");
+    config.calibration = calibration(
+        args,
+        &trained,
+        dataset.as_ref(),
+        &config,
+        &device,
+        &progress,
+    )?;
     let outputs = detect(
         &trained,
         dataset.as_ref(),
@@ -122,6 +170,49 @@ pub fn run_detection(args: &DetectArgs) -> Result<DetectOutputs> {
     )?;
     progress.finish_and_clear();
     Ok(outputs)
+}
+
+/// The thresholds fitted on healthy images when `--calibrate` or `--calibration` asks.
+fn calibration(
+    args: &DetectArgs,
+    trained: &TrainedModel,
+    dataset: &dyn Dataset,
+    config: &DetectConfig,
+    device: &Device,
+    progress: &ProgressBar,
+) -> Result<Option<Calibration>> {
+    let format = &args.dataset.format;
+    let args = &args.calibration;
+    let (images, description) = match &args.calibration {
+        Some(folder) => {
+            let model = &trained.config.model;
+            let healthy = format.open(folder, model.img_size, model.channels)?;
+            let images = (0..healthy.len(Split::Train))
+                .map(|index| healthy.get(Split::Train, index))
+                .collect::<dtunet::Result<Vec<_>>>()?;
+            let description = format!("{} training images of {}", images.len(), folder.display());
+            (images, description)
+        }
+        None if args.calibrate => held_out_training_images(dataset, trained)?,
+        None => return Ok(None),
+    };
+    progress.set_length(images.len() as u64);
+    progress.set_message("calibrating");
+    let rates = CalibrationRates {
+        pixel_fpr: args.pixel_fpr,
+        image_fpr: args.image_fpr,
+    };
+    let fitted = calibrate(
+        trained,
+        &images,
+        description,
+        rates,
+        config,
+        device,
+        &|count| progress.inc(count as u64),
+    )?;
+    progress.reset();
+    Ok(Some(fitted))
 }
 
 pub fn run(args: DetectArgs) -> Result<()> {

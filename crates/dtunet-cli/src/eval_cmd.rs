@@ -88,6 +88,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         masks: args.masks,
         map_kind: args.map.kind(),
         threshold: args.threshold,
+        calibration: None,
         largest_component: args.largest_cc,
         smooth_sigma: args.smooth,
         allow_missing_masks: args.allow_missing_masks,

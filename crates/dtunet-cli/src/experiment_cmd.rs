@@ -466,16 +466,18 @@ fn report_session(out: &Path, summary: &RunSummary, started: Instant) -> Result<
 /// Trains and detects with Burn on the chosen backend.
 struct BurnWork {
     dataset: Box<dyn Dataset>,
-    images: Option<TrainingImages>,
+    /// The training images last loaded, with the hold-out fraction they were loaded for.
+    images: Option<(f64, TrainingImages)>,
     device: burn::tensor::Device,
     multi: MultiProgress,
 }
 
 impl CellWork for BurnWork {
     fn train(&mut self, training: &Training, folder: &Path) -> dtunet::Result<TrainedModelInfo> {
+        let holdout = training.config.calibration_holdout;
         let images = match self.images.take() {
-            Some(images) => images,
-            None => TrainingImages::load(self.dataset.as_ref())?,
+            Some((loaded_for, images)) if loaded_for == holdout => images,
+            _ => TrainingImages::load(self.dataset.as_ref(), holdout)?,
         };
         let mut observer = StepBar {
             bar: self.multi.add(bar(training.config.steps as u64, "steps")),
@@ -494,7 +496,7 @@ impl CellWork for BurnWork {
         );
         observer.bar.finish_and_clear();
         self.multi.remove(&observer.bar);
-        self.images = Some(images);
+        self.images = Some((holdout, images));
         let outcome = outcome?;
         Ok(TrainedModelInfo {
             seconds: outcome.seconds,
@@ -542,6 +544,7 @@ impl CellWork for BurnWork {
                 masks: source.join("masks"),
                 map_kind: detect.map_kind()?,
                 threshold: parse_threshold(&detect.threshold)?,
+                calibration: None,
                 largest_component: detect.largest_cc,
                 smooth_sigma: detect.smooth,
                 allow_missing_masks: detect.allow_missing_masks,

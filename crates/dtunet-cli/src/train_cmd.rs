@@ -146,6 +146,10 @@ pub struct TrainOverrides {
     /// Seed of weights, shuffle, timesteps and noise.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Fraction of the training images kept out of training (spread evenly over the split),
+    /// on which `detect --calibrate` fits its thresholds.
+    #[arg(long)]
+    pub calibration_holdout: Option<f64>,
 }
 
 impl TrainOverrides {
@@ -189,6 +193,7 @@ impl TrainOverrides {
         set(&mut config.keep_checkpoints, &self.keep_checkpoints);
         set(&mut config.sample_every, &self.sample_every);
         set(&mut config.seed, &self.seed);
+        set(&mut config.calibration_holdout, &self.calibration_holdout);
     }
 }
 
@@ -275,8 +280,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .dataset
         .open(config.model.img_size, config.model.channels)?;
     eprintln!("loading training images from {}", dataset.root().display());
-    let images =
-        TrainingImages::load(dataset.as_ref()).context("cannot load the training images")?;
+    let images = TrainingImages::load(dataset.as_ref(), config.calibration_holdout)
+        .context("cannot load the training images")?;
     if let Some(epochs) = args.overrides.epochs {
         config.steps = (epochs * images.len()).div_ceil(config.batch_size).max(1);
     }

@@ -313,3 +313,149 @@ fn a_dataset_without_test_images_is_refused_before_any_output() {
     refused().stderr(predicate::str::contains("no test images"));
     assert!(!target.exists(), "no partial outputs");
 }
+
+/// Reads `<folder>/summary.json`.
+fn summary_of(folder: &Path) -> Value {
+    let text = fs::read_to_string(folder.join("summary.json")).expect("summary.json");
+    serde_json::from_str(&text).expect("valid json")
+}
+
+#[test]
+fn calibrated_thresholds_come_from_held_out_or_given_healthy_images() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let data = folder.path().join("data");
+    dtunet()
+        .args(["synth", "brain", "--size", "16", "--n-train", "24"])
+        .args(["--n-test", "8", "--out", path(&data)])
+        .assert()
+        .success();
+    let train = |out: &Path, extra: &[&str]| {
+        dtunet()
+            .args(["train", "--data", path(&data), "--layout", "mvtec"])
+            .args(["--preset", "demo", "--img-size", "16", "--patch-size", "4"])
+            .args(["--embed-dim", "16", "--depth", "2", "--heads", "2"])
+            .args([
+                "--batch-size",
+                "4",
+                "--steps",
+                "4",
+                "--diffusion-steps",
+                "50",
+            ])
+            .args([
+                "--noise",
+                "gauss",
+                "--sample-every",
+                "0",
+                "--out",
+                path(out),
+            ])
+            .args(extra)
+            .assert()
+            .success();
+    };
+    let detect = |run: &Path, out: &Path, extra: &[&str]| {
+        dtunet()
+            .args(["detect", "--checkpoint", path(run), "--data", path(&data)])
+            .args(["--layout", "mvtec", "--t-lambda", "10", "--out", path(out)])
+            .args(extra)
+            .assert()
+    };
+
+    // Trained on all images: --calibrate has nothing held out and says what to do.
+    let all = folder.path().join("all");
+    train(&all, &[]);
+    detect(&all, &folder.path().join("refused"), &["--calibrate"])
+        .code(2)
+        .stderr(predicate::str::contains("--calibration-holdout"));
+    assert!(
+        !folder.path().join("refused").exists(),
+        "no partial outputs"
+    );
+
+    // Held out: a quarter of the 24 training images, 6, never seen in training.
+    let held = folder.path().join("held");
+    train(&held, &["--calibration-holdout", "0.25"]);
+    let log = fs::read_to_string(held.join("train.log")).expect("train.log");
+    assert!(log.contains("on 18 images"), "{log}");
+    let calibrated = folder.path().join("calibrated");
+    detect(&held, &calibrated, &["--calibrate"]).success();
+    let summary = summary_of(&calibrated);
+    let threshold = &summary["threshold"];
+    assert_eq!(threshold["rule"], "calibrated", "{threshold}");
+    assert_eq!(threshold["source"], "healthy_images");
+    assert_eq!(threshold["n_images"], 6);
+    assert_eq!(threshold["parameter"], 0.01);
+    assert!(
+        threshold["image_threshold"].is_null(),
+        "off by default: {threshold}"
+    );
+    let images = threshold["calibration_images"].as_str().expect("described");
+    assert!(images.contains("held out from training"), "{images}");
+    assert!(summary["healthy_pixels_flagged"].as_f64().is_some());
+    let markdown = fs::read_to_string(calibrated.join("summary.md")).expect("summary.md");
+    assert!(markdown.contains("calibrated"), "{markdown}");
+
+    // A given healthy folder and a pixel rate that flags most healthy pixels: far more flagged
+    // than any per-image rule would flag.
+    let loose = folder.path().join("loose");
+    detect(
+        &all,
+        &loose,
+        &["--calibration", path(&data), "--pixel-fpr", "0.9"],
+    )
+    .success();
+    let summary = summary_of(&loose);
+    assert_eq!(summary["threshold"]["n_images"], 24);
+    assert!(summary["threshold"]["image_threshold"].is_null());
+    let flagged = summary["healthy_pixels_flagged"].as_f64().expect("flagged");
+    assert!(
+        flagged > 0.6,
+        "pixel FPR 0.9 flags most healthy pixels: {flagged}"
+    );
+
+    // The image threshold at rate 0 passes no calibration image: healthy test images scoring
+    // no higher than every calibration image get empty masks, so fewer are flagged.
+    let gated = folder.path().join("gated");
+    detect(
+        &all,
+        &gated,
+        &[
+            "--calibration",
+            path(&data),
+            "--pixel-fpr",
+            "0.9",
+            "--image-fpr",
+            "0",
+        ],
+    )
+    .success();
+    let gated_summary = summary_of(&gated);
+    assert_eq!(gated_summary["threshold"]["image_fpr"], 0.0);
+    assert!(
+        gated_summary["threshold"]["image_threshold"]
+            .as_f64()
+            .is_some()
+    );
+    assert!(
+        gated_summary["n_healthy_images_flagged"].as_u64()
+            < summary["n_healthy_images_flagged"].as_u64(),
+        "{gated_summary}"
+    );
+
+    // Rates outside [0, 1) and --threshold beside calibration are usage errors.
+    detect(
+        &all,
+        &folder.path().join("x"),
+        &["--calibration", path(&data), "--pixel-fpr", "1"],
+    )
+    .code(2)
+    .stderr(predicate::str::contains("--pixel-fpr"));
+    detect(
+        &all,
+        &folder.path().join("y"),
+        &["--calibrate", "--threshold", "otsu"],
+    )
+    .code(2)
+    .stderr(predicate::str::contains("--threshold"));
+}

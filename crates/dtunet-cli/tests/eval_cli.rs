@@ -197,6 +197,8 @@ fn perfect_reconstruction_except_a_square_gives_dice_one() {
     for file in [
         "summary.md",
         "roc.png",
+        "roc_image.png",
+        "scores.png",
         "report.html",
         "panels/img0.png",
         "panels/img2.png",
@@ -204,9 +206,10 @@ fn perfect_reconstruction_except_a_square_gives_dice_one() {
         assert!(set.out.join(file).is_file(), "{file}");
     }
     let panel = image::open(set.out.join("panels/img1.png")).expect("panel");
-    assert_eq!((panel.width(), panel.height()), (5 * WIDTH + 4 * 4, HEIGHT));
+    assert_eq!((panel.width(), panel.height()), (6 * WIDTH + 5 * 4, HEIGHT));
     let html = std::fs::read_to_string(set.out.join("report.html")).expect("html");
     assert!(html.contains("src=\"panels/img1.png\"") && html.contains("src=\"roc.png\""));
+    assert!(html.contains("src=\"roc_image.png\"") && html.contains("src=\"scores.png\""));
     let markdown = std::fs::read_to_string(set.out.join("summary.md")).expect("md");
     assert!(
         markdown.contains(
@@ -338,7 +341,7 @@ fn maps_instead_of_reconstructions() {
     assert!(json["ece_ae"].is_null());
     assert!(json["ece_se"]["mean"].is_number());
     let panel = image::open(set.out.join("panels/m0.png")).expect("panel");
-    assert_eq!(panel.width(), 4 * WIDTH + 3 * 4, "no reconstruction tile");
+    assert_eq!(panel.width(), 5 * WIDTH + 4 * 4, "no reconstruction tile");
 }
 
 #[test]

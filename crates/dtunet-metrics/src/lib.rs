@@ -21,6 +21,7 @@
 //! | [`ece`] | expected calibration error, 10 bins | SPEC §6 |
 //! | [`ssim`](mod@ssim) | SSIM, PSNR | scikit-image 0.26.0 |
 //! | [`threshold`] | Otsu, fixed, percentile, best Dice | scikit-image 0.26.0, NumPy 2.4.6 |
+//! | [`calibration`] | thresholds at a false-positive rate of healthy maps | NumPy 2.4.6 `quantile(method="inverted_cdf")` |
 //! | [`smooth`] | Gaussian smoothing of maps | SciPy 1.17.1 `ndimage.gaussian_filter` |
 //! | [`components`] | 8-connected labelling, largest component | SciPy 1.17.1 `ndimage.label` |
 //! | [`aggregate`] | mean ± std | NumPy `std(ddof=0)` |
@@ -38,6 +39,7 @@
 pub mod aggregate;
 pub mod aupro;
 pub mod binning;
+pub mod calibration;
 pub mod components;
 pub mod confusion;
 pub mod ece;
@@ -53,6 +55,7 @@ pub mod threshold;
 pub use aggregate::{MeanStd, SkippingMeanStd};
 pub use aupro::{AuproAccumulator, MVTEC_FPR_LIMIT, aupro};
 pub use binning::ScoreBins;
+pub use calibration::{CalibratedThresholds, threshold_at_fpr};
 pub use components::{Components, largest_component};
 pub use confusion::{ConfusionCounts, OverlapScores, overlap_scores};
 pub use ece::{CalibrationBins, ErrorMapKind, N_CALIBRATION_BINS, expected_calibration_error};

@@ -247,7 +247,13 @@ pub fn write_sweep(out_dir: &Path, spec: &SweepSpec, points: &[SweepPoint]) -> R
         })
         .collect();
     let title = format!("{} noise histogram by {name}", spec.base.kind);
-    histogram_plot(&files.histograms_png, &title, "noise value", &histograms)?;
+    histogram_plot(
+        &files.histograms_png,
+        &title,
+        "noise value",
+        &histograms,
+        &[],
+    )?;
     let curve = |label: &str, value: fn(&Moments) -> f64| Series {
         label: label.into(),
         points: points

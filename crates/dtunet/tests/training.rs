@@ -79,6 +79,7 @@ fn tiny_config(steps: usize) -> TrainConfig {
         keep_checkpoints: 10,
         sample_every: 0,
         seed: 11,
+        calibration_holdout: 0.0,
     }
 }
 
@@ -105,7 +106,7 @@ fn brain_images(folder: &Path, n: usize) -> TrainingImages {
     );
     options.transform.channels = Channels::Gray;
     let dataset = Layout::Mvtec.open(&root, &options).expect("open");
-    TrainingImages::load(dataset.as_ref()).expect("load")
+    TrainingImages::load(dataset.as_ref(), 0.0).expect("load")
 }
 
 /// A labelled 16 px synthetic brain set with clear lesions: `n_train` healthy training images and `n_test` test

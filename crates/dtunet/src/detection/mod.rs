@@ -7,6 +7,7 @@
 //! maps, float64), and the report files of [`crate::evaluate`] (`metrics.csv`,
 //! `summary.json`, `summary.md`, `roc.png`, `panels/`, `report.html`).
 
+mod calibrate;
 mod source;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use dtunet_metrics::{ErrorMapKind, ImageShape, Threshold};
 use rayon::prelude::*;
 
+pub use calibrate::{CalibrationRates, DEFAULT_PIXEL_FPR, calibrate, held_out_training_images};
 pub use source::{TrainedModel, load_trained};
 
 use crate::data::{Dataset, Sample, Split};
@@ -23,7 +25,7 @@ use crate::diffusion::{
     ClassifierGuidance, Conditioning, DiffusionSchedule, GaussianDiffusion, Guidance, NoiseSampler,
 };
 use crate::error::{DtunetError, Result};
-use crate::evaluate::scoring::error_map;
+use crate::evaluate::scoring::{Calibration, error_map};
 use crate::evaluate::{EvalConfig, EvalOutputs, EvalProgress, MapSource, evaluate};
 use crate::io::{tensor_values, write_npy_f64, write_png_gray, write_png16_chw};
 use crate::models::classifier::load_classifier;
@@ -43,8 +45,10 @@ pub struct DetectConfig {
     pub batch_size: usize,
     /// Square (se) or absolute (ae) error, averaged over channels.
     pub map_kind: ErrorMapKind,
-    /// Binarisation of the maps.
+    /// Binarisation of the maps (unless `calibration` is given).
     pub threshold: Threshold,
+    /// Thresholds fitted on healthy images ([`calibrate`]); they replace `threshold`.
+    pub calibration: Option<Calibration>,
     /// Keep only the largest connected component of each predicted mask.
     pub largest_component: bool,
     /// σ in pixels of the Gaussian smoothing of the maps before scoring (0: none; the
@@ -129,12 +133,8 @@ pub fn detect(
             expected: "test images",
         });
     }
-    let guidance = match &config.guidance {
-        Some(source) => Some(load_guidance(source, trained, device)?),
-        None => None,
-    };
+    let guidance = load_guidance(config, trained, device)?;
     check_output_folder(&config.out, config.overwrite)?;
-    let noise_config = train.noise.to_noise_config(train.diffusion.steps)?;
     let diffusion = GaussianDiffusion::new(schedule, device);
     let folders = OutputFolders::create(&config.out)?;
 
@@ -146,33 +146,19 @@ pub fn detect(
             .par_iter()
             .map(|&index| dataset.get(Split::Test, index))
             .collect::<Result<_>>()?;
-        let first = &samples[0];
-        let (channels, height, width) = (
-            first.channels.count(),
-            first.size.height as usize,
-            first.size.width as usize,
-        );
-        train.model.check_input(channels, height, width)?;
-        // One noise instance per averaged run: the n runs of a batch are independent.
-        let mut noise = NoiseSampler::new(
-            noise_config,
-            derive_seed(config.seed, Purpose::Samples, chunk_index as u64),
-            device,
-        )?
-        .with_independent_groups(config.samples)?;
-        let reconstructions = reconstruct_batch(
+        let reconstructions = reconstruct_chunk(
             trained,
             &diffusion,
             &samples,
             config,
-            &mut noise,
+            derive_seed(config.seed, Purpose::Samples, chunk_index as u64),
             guidance.as_ref().map(|g| g as &dyn Guidance),
             device,
         )?;
-        let plane = height * width;
+        let image_len = samples[0].image.len();
         samples
             .par_iter()
-            .zip(reconstructions.par_chunks(channels * plane))
+            .zip(reconstructions.par_chunks(image_len))
             .try_for_each(|(sample, reconstruction)| {
                 folders.write(sample, reconstruction, config)
             })?;
@@ -192,6 +178,7 @@ pub fn detect(
             masks: folders.masks.clone(),
             map_kind: config.map_kind,
             threshold: config.threshold,
+            calibration: config.calibration.clone(),
             largest_component: config.largest_component,
             smooth_sigma: config.smooth_sigma,
             allow_missing_masks: config.allow_missing_masks,
@@ -206,6 +193,32 @@ pub fn detect(
         images: count,
         reconstruction_seconds,
     })
+}
+
+/// The averaged reconstructions of `samples` (`[B·C·H·W]`, CHW per image), their noise drawn
+/// from `seed` (one noise instance per averaged run: the `n` runs of a batch are independent).
+fn reconstruct_chunk(
+    trained: &TrainedModel,
+    diffusion: &GaussianDiffusion,
+    samples: &[Sample],
+    config: &DetectConfig,
+    seed: u64,
+    guidance: Option<&dyn Guidance>,
+    device: &Device,
+) -> Result<Vec<f32>> {
+    let train = &trained.config;
+    let first = &samples[0];
+    train.model.check_input(
+        first.channels.count(),
+        first.size.height as usize,
+        first.size.width as usize,
+    )?;
+    let noise_config = train.noise.to_noise_config(train.diffusion.steps)?;
+    let mut noise =
+        NoiseSampler::new(noise_config, seed, device)?.with_independent_groups(config.samples)?;
+    reconstruct_batch(
+        trained, diffusion, samples, config, &mut noise, guidance, device,
+    )
 }
 
 /// The averaged reconstructions of `samples` (`[B·C·H·W]`, CHW per image): the `n` runs of
@@ -266,13 +279,16 @@ fn reconstruct_batch(
     tensor_values(averaged)
 }
 
-/// Loads the classifier of `source` for guidance of `trained`'s chain towards class 0
-/// (healthy), checking that it was trained on the same images, noise and schedule.
+/// The guidance of `config`, if any: its classifier steers `trained`'s chain towards class 0
+/// (healthy), checked to be trained on the same images, noise and schedule.
 fn load_guidance(
-    source: &GuidanceSource,
+    config: &DetectConfig,
     trained: &TrainedModel,
     device: &Device,
-) -> Result<ClassifierGuidance> {
+) -> Result<Option<ClassifierGuidance>> {
+    let Some(source) = &config.guidance else {
+        return Ok(None);
+    };
     let folder = &source.classifier;
     let path = folder.join(CLASSIFIER_FILE);
     if !path.is_file() {
@@ -285,17 +301,17 @@ fn load_guidance(
     }
     let settings =
         TrainConfig::from_toml_file(&folder.join("config.toml"), &TrainConfig::default())?;
-    let (classifier, config) = load_classifier(&path, &device.clone().autodiff())?;
+    let (classifier, classifier_config) = load_classifier(&path, &device.clone().autodiff())?;
     let model = &trained.config.model;
-    let mismatch = if config.encoder.channels != model.channels {
+    let mismatch = if classifier_config.encoder.channels != model.channels {
         Some(format!(
             "takes {} channels, the model {}",
-            config.encoder.channels, model.channels
+            classifier_config.encoder.channels, model.channels
         ))
-    } else if config.encoder.img_size != model.img_size {
+    } else if classifier_config.encoder.img_size != model.img_size {
         Some(format!(
             "was trained on {} px images, the model on {} px",
-            config.encoder.img_size, model.img_size
+            classifier_config.encoder.img_size, model.img_size
         ))
     } else if settings.diffusion != trained.config.diffusion
         || settings.noise != trained.config.noise
@@ -320,7 +336,7 @@ fn load_guidance(
             expected: "a classifier trained for this model's images, noise and schedule".into(),
         });
     }
-    ClassifierGuidance::new(classifier, &config, source.scale, 0)
+    ClassifierGuidance::new(classifier, &classifier_config, source.scale, 0).map(Some)
 }
 
 /// Refuses an output path that is a file, or a non-empty folder without `overwrite`.
@@ -401,26 +417,37 @@ impl OutputFolders {
                 pixels,
             )?;
         }
-        let shape = ImageShape::new(channels, height as usize, width as usize);
-        let mut map: Vec<f64> = error_map(&sample.image, reconstruction, shape, config.map_kind)
+        let map: Vec<f64> = sample_map(sample, reconstruction, config)
             .into_iter()
             .map(f64::from)
             .collect();
-        if config.foreground
-            && let Some(foreground) = &sample.foreground
-        {
-            for (value, &inside) in map.iter_mut().zip(foreground) {
-                if inside == 0 {
-                    *value = 0.0;
-                }
-            }
-        }
         write_npy_f64(
             &self.maps.join(format!("{stem}.npy")),
             &[u64::from(height), u64::from(width)],
             &map,
         )
     }
+}
+
+/// The raw anomaly map of `sample` (`[H · W]`): the error of `config.map_kind` against its
+/// reconstruction, zero outside the foreground when `config.foreground` asks.
+fn sample_map(sample: &Sample, reconstruction: &[f32], config: &DetectConfig) -> Vec<f32> {
+    let shape = ImageShape::new(
+        sample.channels.count(),
+        sample.size.height as usize,
+        sample.size.width as usize,
+    );
+    let mut map = error_map(&sample.image, reconstruction, shape, config.map_kind);
+    if config.foreground
+        && let Some(foreground) = &sample.foreground
+    {
+        for (value, &inside) in map.iter_mut().zip(foreground) {
+            if inside == 0 {
+                *value = 0.0;
+            }
+        }
+    }
+    map
 }
 
 /// A file stem from a dataset id: the path below the split folder with `/` → `_` and the

@@ -5,12 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use dtunet_metrics::{
-    ChosenThreshold, ErrorMapKind, MeanStd, OverlapScores, RankingSummary, ScoreBins, Threshold,
-    ThresholdSource,
+    ErrorMapKind, MeanStd, OverlapScores, RankingSummary, ScoreBins, Threshold, ThresholdSource,
 };
 use serde::Serialize;
 
-use super::scoring::ImageScores;
+use super::scoring::{Binarization, ImageScores};
 use crate::error::{DtunetError, Result};
 
 /// Everything known about one image once both passes are done; one row of `metrics.csv`.
@@ -67,10 +66,8 @@ pub struct EvalSetting<'a> {
     pub masks: &'a Path,
     /// The kind of error map.
     pub map_kind: ErrorMapKind,
-    /// The threshold rule.
-    pub rule: Threshold,
-    /// The threshold chosen over the set, for [`Threshold::BestDice`].
-    pub pooled_threshold: Option<ChosenThreshold>,
+    /// How the maps were binarised.
+    pub binarization: &'a Binarization,
     /// Only the largest connected component of each prediction was kept.
     pub largest_component: bool,
     /// σ in pixels of the Gaussian smoothing of the maps (0: none).
@@ -94,6 +91,11 @@ pub struct Summary {
     pub recall: MeanStd,
     /// Per-image false-positive rate `FP / (FP + TN)`.
     pub fpr: MeanStd,
+    /// The fraction of the pixels of the healthy images (empty mask) that are flagged, pooled;
+    /// `None` without a healthy image.
+    pub healthy_pixels_flagged: Option<f64>,
+    /// Healthy images with at least one flagged pixel.
+    pub n_healthy_images_flagged: usize,
     /// Per-image pixel AUROC over the images whose mask has both classes.
     pub auroc: Option<MeanStd>,
     /// Pixel AUROC pooled over all pixels.
@@ -147,11 +149,12 @@ pub struct Summary {
 /// The binarisation threshold in `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ThresholdSummary {
-    /// `otsu`, `fixed`, `percentile` or `best`.
+    /// `otsu`, `fixed`, `percentile`, `best` or `calibrated`.
     pub rule: &'static str,
-    /// The fixed value or the percentile; `None` for the others.
+    /// The fixed value, the percentile, or the calibrated pixel false-positive rate; `None`
+    /// for the others.
     pub parameter: Option<f64>,
-    /// `given`, `per_image` or `pooled`.
+    /// `given`, `per_image`, `pooled` or `healthy_images`.
     pub source: &'static str,
     /// The one value used for all images; `None` when chosen per image.
     pub value: Option<f64>,
@@ -161,11 +164,36 @@ pub struct ThresholdSummary {
     pub n_images: Option<usize>,
     /// The pooled Dice the pooled threshold reaches on the set (Dice*).
     pub pooled_dice: Option<f64>,
+    /// Calibrated: the image threshold on the image score (map maximum); images at or below
+    /// it get an empty mask.
+    pub image_threshold: Option<f64>,
+    /// Calibrated: the fraction of healthy images the image threshold may let through.
+    pub image_fpr: Option<f64>,
+    /// Calibrated: the healthy images the thresholds were fitted on.
+    pub calibration_images: Option<String>,
 }
 
 impl ThresholdSummary {
     /// One line for people, e.g. `otsu, per image (mean ± std 0.0123 ± 0.0045)`.
     pub fn describe(&self) -> String {
+        if let (Some(value), Some(rate)) = (self.value, self.parameter)
+            && self.rule == "calibrated"
+        {
+            let gate = match (self.image_threshold, self.image_fpr) {
+                (Some(threshold), Some(image_rate)) => format!(
+                    "; images scoring ≤ {threshold:.6} (image FPR {:.1} %) get an empty mask",
+                    image_rate * 100.0
+                ),
+                _ => String::new(),
+            };
+            return format!(
+                "calibrated: {value:.6} (pixel FPR {:.2} %) on {}{gate}",
+                rate * 100.0,
+                self.calibration_images
+                    .as_deref()
+                    .unwrap_or("healthy images")
+            );
+        }
         let rule = match (self.rule, self.parameter) {
             ("fixed", Some(value)) => format!("fixed {value}"),
             ("percentile", Some(percent)) => format!("percentile {percent}"),
@@ -254,6 +282,10 @@ pub fn summarize(
         precision: all(|row| row.overlap.precision)?,
         recall: all(|row| row.overlap.recall)?,
         fpr: all(|row| row.overlap.false_positive_rate)?,
+        healthy_pixels_flagged: healthy_pixels_flagged(rows),
+        n_healthy_images_flagged: count(|row| {
+            !row.scores.anomalous && row.overlap.false_positive_rate > 0.0
+        }),
         auroc: present(|row| row.scores.auroc)?,
         auroc_pooled: ranking.map(|r| r.auroc),
         ap_pooled: ranking.map(|r| r.average_precision),
@@ -264,7 +296,7 @@ pub fn summarize(
         ece_se: present(|row| row.scores.ece_se)?,
         ssim: present(|row| row.scores.ssim)?,
         psnr: present(|row| row.scores.psnr.filter(|psnr| psnr.is_finite()))?,
-        threshold: threshold_summary(setting.rule, setting.pooled_threshold, rows, metric)?,
+        threshold: threshold_summary(setting.binarization, rows, metric)?,
         map: map_name(setting.map_kind),
         map_source: if setting.maps.is_some() {
             "maps"
@@ -309,13 +341,32 @@ pub fn map_name(kind: ErrorMapKind) -> &'static str {
     }
 }
 
+/// The pooled fraction of flagged pixels over the healthy images (empty mask).
+fn healthy_pixels_flagged(rows: &[ImageRow]) -> Option<f64> {
+    let (flagged, pixels) = rows.iter().filter(|row| !row.scores.anomalous).fold(
+        (0.0, 0usize),
+        |(flagged, pixels), row| {
+            let n = row.height * row.width;
+            (
+                flagged + row.overlap.false_positive_rate * n as f64,
+                pixels + n,
+            )
+        },
+    );
+    (pixels > 0).then(|| flagged / pixels as f64)
+}
+
 /// The threshold part of the summary.
 fn threshold_summary(
-    rule: Threshold,
-    pooled: Option<ChosenThreshold>,
+    binarization: &Binarization,
     rows: &[ImageRow],
     metric: impl Fn(dtunet_metrics::MetricsError) -> DtunetError,
 ) -> Result<ThresholdSummary> {
+    let rule = match binarization {
+        Binarization::PerImage(rule) => *rule,
+        Binarization::Pooled(chosen) => chosen.rule,
+        Binarization::Calibrated(_) => Threshold::Fixed(0.0),
+    };
     let (name, parameter) = match rule {
         Threshold::Otsu => ("otsu", None),
         Threshold::Fixed(value) => ("fixed", Some(value)),
@@ -330,9 +381,12 @@ fn threshold_summary(
         per_image: None,
         n_images: None,
         pooled_dice: None,
+        image_threshold: None,
+        image_fpr: None,
+        calibration_images: None,
     };
-    match (rule, pooled) {
-        (_, Some(chosen)) => {
+    match binarization {
+        Binarization::Pooled(chosen) => {
             summary.source = "pooled";
             summary.value = Some(chosen.value);
             if let ThresholdSource::ImageSet {
@@ -344,11 +398,22 @@ fn threshold_summary(
                 summary.pooled_dice = Some(pooled_dice);
             }
         }
-        (Threshold::Fixed(value), None) => {
-            summary.source = "given";
-            summary.value = Some(value);
+        Binarization::Calibrated(calibration) => {
+            let thresholds = &calibration.thresholds;
+            summary.rule = "calibrated";
+            summary.parameter = Some(thresholds.pixel_fpr);
+            summary.source = "healthy_images";
+            summary.value = Some(thresholds.pixel);
+            summary.n_images = Some(thresholds.n_images);
+            summary.image_threshold = thresholds.image;
+            summary.image_fpr = thresholds.image_fpr;
+            summary.calibration_images = Some(calibration.images.clone());
         }
-        _ => {
+        Binarization::PerImage(Threshold::Fixed(value)) => {
+            summary.source = "given";
+            summary.value = Some(*value);
+        }
+        Binarization::PerImage(_) => {
             let values: Vec<f64> = rows.iter().map(|row| row.threshold).collect();
             summary.per_image = Some(MeanStd::from_values(&values).map_err(metric)?);
         }
@@ -358,7 +423,10 @@ fn threshold_summary(
 
 #[cfg(test)]
 mod tests {
+    use dtunet_metrics::{CalibratedThresholds, ChosenThreshold};
+
     use super::*;
+    use crate::evaluate::scoring::Calibration;
 
     fn row(dice: f64, auroc: Option<f64>, psnr: Option<f64>, threshold: f64) -> ImageRow {
         ImageRow {
@@ -412,8 +480,7 @@ mod tests {
             maps: None,
             masks: Path::new("masks"),
             map_kind: ErrorMapKind::Square,
-            rule: Threshold::Otsu,
-            pooled_threshold: None,
+            binarization: &Binarization::PerImage(Threshold::Otsu),
             largest_component: false,
             smooth_sigma: 0.0,
         };
@@ -449,8 +516,7 @@ mod tests {
             maps: None,
             masks: Path::new("masks"),
             map_kind: ErrorMapKind::Square,
-            rule: Threshold::Otsu,
-            pooled_threshold: None,
+            binarization: &Binarization::PerImage(Threshold::Otsu),
             largest_component: false,
             smooth_sigma: 0.0,
         };
@@ -503,8 +569,7 @@ mod tests {
             maps: Some(Path::new("maps")),
             masks: Path::new("masks"),
             map_kind: ErrorMapKind::Absolute,
-            rule: Threshold::BestDice,
-            pooled_threshold: Some(ChosenThreshold {
+            binarization: &Binarization::Pooled(ChosenThreshold {
                 rule: Threshold::BestDice,
                 value: 0.2,
                 source: ThresholdSource::ImageSet {
@@ -524,5 +589,60 @@ mod tests {
         );
         assert_eq!((summary.map, summary.map_source), ("ae", "maps"));
         assert_eq!(summary.n_ssim_skipped, 0, "no ssim is expected from maps");
+    }
+
+    #[test]
+    fn calibrated_thresholds_and_flagged_healthy_pixels_are_reported() {
+        // Healthy rows: 20×28 pixels each, flagging 10 % and 0 % of them; one anomalous row.
+        let mut flagged = row(0.0, None, None, 0.3);
+        flagged.overlap.false_positive_rate = 0.1;
+        let rows = [
+            flagged,
+            row(1.0, None, None, 0.3),
+            row(0.5, Some(0.8), None, 0.3),
+        ];
+        let calibration = Binarization::Calibrated(Calibration {
+            thresholds: CalibratedThresholds {
+                pixel: 0.3,
+                pixel_fpr: 0.01,
+                image: Some(0.7),
+                image_fpr: Some(0.05),
+                n_images: 6,
+                n_pixels: 6 * 560,
+            },
+            images: "6 of 24 training images of data, held out from training".into(),
+        });
+        let setting = EvalSetting {
+            images: Path::new("images"),
+            reconstructions: Some(Path::new("recon")),
+            maps: None,
+            masks: Path::new("masks"),
+            map_kind: ErrorMapKind::Square,
+            binarization: &calibration,
+            largest_component: false,
+            smooth_sigma: 0.0,
+        };
+        let summary = summarize(&rows, &pooled(), &setting).expect("summary");
+        assert_eq!(summary.healthy_pixels_flagged, Some(0.05));
+        assert_eq!(summary.n_healthy_images_flagged, 1);
+        let threshold = &summary.threshold;
+        assert_eq!(
+            (threshold.rule, threshold.source),
+            ("calibrated", "healthy_images")
+        );
+        assert_eq!((threshold.value, threshold.n_images), (Some(0.3), Some(6)));
+        assert_eq!(threshold.image_threshold, Some(0.7));
+        assert_eq!(
+            threshold.describe(),
+            "calibrated: 0.300000 (pixel FPR 1.00 %) on 6 of 24 training images of data, held \
+             out from training; images scoring ≤ 0.700000 (image FPR 5.0 %) get an empty mask"
+        );
+        let json = serde_json::to_value(&summary).expect("json");
+        assert_eq!(json["threshold"]["image_fpr"], 0.05);
+        assert_eq!(json["healthy_pixels_flagged"], 0.05);
+
+        let anomalous_only = [row(0.5, Some(0.8), None, 0.3)];
+        let summary = summarize(&anomalous_only, &pooled(), &setting).expect("summary");
+        assert_eq!(summary.healthy_pixels_flagged, None, "absent, not 0");
     }
 }

@@ -10,6 +10,7 @@
 //! report (`metrics.csv`, `summary.json`, `summary.md`, panels, `roc.png`, `report.html`).
 
 pub mod aggregate;
+pub mod histogram;
 pub mod loading;
 pub mod pairing;
 pub mod run;
@@ -21,4 +22,4 @@ pub use pairing::{MapSource, Pair, find_pairs};
 pub use run::{
     DEFAULT_MAX_EXACT_PIXELS, EvalConfig, EvalOutputs, EvalProgress, EvalStage, evaluate,
 };
-pub use scoring::{ImageScores, parse_threshold};
+pub use scoring::{Binarization, Calibration, ImageScores, parse_threshold};

@@ -11,20 +11,22 @@
 use std::path::{Path, PathBuf};
 
 use dtunet_metrics::{
-    AuproAccumulator, ChosenThreshold, ErrorMapKind, MVTEC_FPR_LIMIT, MapShape, MetricsError,
-    PooledRanking, PoolingMode, RocCurve, ScoreBins, Threshold, auroc, best_dice_from_pooled,
-    gaussian_smooth,
+    AuproAccumulator, ErrorMapKind, MVTEC_FPR_LIMIT, MapShape, MetricsError, PooledRanking,
+    PoolingMode, RocCurve, ScoreBins, Threshold, auroc, best_dice_from_pooled, gaussian_smooth,
+    roc_curve,
 };
 use rayon::prelude::*;
 
 use super::aggregate::{EvalSetting, ImageRow, PooledScores, Summary, summarize};
+use super::histogram::ScoreHistogram;
 use super::loading::{Sample, load_sample, read_map};
 use super::pairing::{MapSource, Pair, PairingInputs, find_pairs};
-use super::scoring::{ImageScores, binarize_sample, score_sample};
+use super::scoring::{Binarization, Calibration, ImageScores, binarize_sample, score_sample};
 use crate::error::{DtunetError, Result};
 use crate::report::{
-    HeatScale, HtmlReport, LinePlotOptions, PanelImages, ReportFiles, Series, line_plot,
-    write_metrics_csv, write_panel, write_report_html, write_summary_json, write_summary_md,
+    HeatScale, HtmlReport, LinePlotOptions, PanelImages, ReportFiles, Series, VerticalMarker,
+    histogram_plot, line_plot, write_metrics_csv, write_panel, write_report_html,
+    write_summary_json, write_summary_md,
 };
 
 /// Pixels kept exactly in the pooled rankings by default (2^24, about 200 MiB with AUPRO);
@@ -48,8 +50,11 @@ pub struct EvalConfig {
     pub masks: PathBuf,
     /// Square or absolute reconstruction error (for given maps: which one they hold).
     pub map_kind: ErrorMapKind,
-    /// How to binarise the maps.
+    /// How to binarise the maps (unless `calibration` is given).
     pub threshold: Threshold,
+    /// Pixel and image thresholds fitted on healthy images; when given they binarise the maps
+    /// instead of `threshold`.
+    pub calibration: Option<Calibration>,
     /// Keep only the largest 8-connected component of each predicted mask.
     pub largest_component: bool,
     /// σ in pixels of a Gaussian smoothing of every map before scoring (0: none); the ECE of
@@ -179,7 +184,7 @@ pub fn evaluate(
     let scored = score_all(config, &pairs, bins, progress)?;
     let pooled = pool(config, scored, bins)?;
     create_output_folders(&files)?;
-    let rows = binarize_all(config, &pairs, &pooled, &files, progress)?;
+    let (rows, histogram) = binarize_all(config, &pairs, &pooled, &files, progress)?;
     let (reconstructions, maps) = match &config.source {
         MapSource::Reconstructions(folder) => (Some(folder.as_path()), None),
         MapSource::Maps(folder) => (None, Some(folder.as_path())),
@@ -193,13 +198,12 @@ pub fn evaluate(
             maps,
             masks: &config.masks,
             map_kind: config.map_kind,
-            rule: config.threshold,
-            pooled_threshold: pooled.threshold,
+            binarization: &pooled.binarization,
             largest_component: config.largest_component,
             smooth_sigma: config.smooth_sigma,
         },
     )?;
-    let has_roc = write_report(&files, &summary, &rows, &pooled)?;
+    let has_roc = write_report(&files, &summary, &rows, &pooled, &histogram)?;
     Ok(EvalOutputs {
         summary,
         files,
@@ -354,8 +358,9 @@ struct Pooled {
     images: Vec<ImageScores>,
     /// Pooled pixel and image metrics.
     scores: PooledScores,
-    /// The threshold chosen over the set ([`Threshold::BestDice`] only).
-    threshold: Option<ChosenThreshold>,
+    /// How the maps are binarised: the threshold chosen over the set for
+    /// [`Threshold::BestDice`], the calibration when given, else the rule per image.
+    binarization: Binarization,
     /// The pooled ROC curve thinned for plotting; `None` with a single class.
     roc_points: Option<Vec<(f64, f64)>>,
     /// The heat-map scale of the panels: the set's smallest and largest map values.
@@ -370,15 +375,16 @@ fn pool(config: &EvalConfig, scored: Scored, bins: ScoreBins) -> Result<Pooled> 
         mut ranking,
         mut aupro,
     } = scored;
-    let threshold = match config.threshold {
-        Threshold::BestDice => Some(best_dice_from_pooled(&mut ranking).ok_or(
-            DtunetError::ThresholdUndefined {
+    let binarization = match (&config.calibration, config.threshold) {
+        (Some(calibration), _) => Binarization::Calibrated(calibration.clone()),
+        (None, Threshold::BestDice) => Binarization::Pooled(
+            best_dice_from_pooled(&mut ranking).ok_or(DtunetError::ThresholdUndefined {
                 rule: "best".into(),
                 problem: "the masks hold a single class over the whole set, so no Dice \
                           threshold can be chosen; use otsu, fixed:V or percentile:P",
-            },
-        )?),
-        _ => None,
+            })?,
+        ),
+        (None, rule) => Binarization::PerImage(rule),
     };
     let max_scores: Vec<f32> = images.iter().map(|s| s.max_score).collect();
     let anomalous: Vec<bool> = images.iter().map(|s| s.anomalous).collect();
@@ -408,20 +414,23 @@ fn pool(config: &EvalConfig, scored: Scored, bins: ScoreBins) -> Result<Pooled> 
     Ok(Pooled {
         images,
         scores,
-        threshold,
+        binarization,
         roc_points,
         heat,
     })
 }
 
-/// Binarises every pair in parallel chunks, writing its panel; returns the rows.
+/// Binarises every pair in parallel chunks, writing its panel; returns the rows and the score
+/// histogram of all pixels.
 fn binarize_all(
     config: &EvalConfig,
     pairs: &[Pair],
     pooled: &Pooled,
     files: &ReportFiles,
     progress: &(dyn Fn(EvalProgress) + Sync),
-) -> Result<Vec<ImageRow>> {
+) -> Result<(Vec<ImageRow>, ScoreHistogram)> {
+    let heat = pooled.heat;
+    let mut histogram = ScoreHistogram::new(f64::from(heat.low), f64::from(heat.high));
     progress(EvalProgress::Stage {
         stage: EvalStage::Render,
         n_images: pairs.len(),
@@ -431,15 +440,14 @@ fn binarize_all(
         .chunks(chunk_len())
         .zip(pooled.images.chunks(chunk_len()))
     {
-        let chunk_rows: Vec<ImageRow> = chunk
+        let chunk_rows: Vec<(ImageRow, ScoreHistogram)> = chunk
             .par_iter()
             .zip(chunk_scores)
             .map(|(pair, &image_scores)| {
                 let sample = load_scored(pair, config)?;
                 let binarized = binarize_sample(
                     &sample,
-                    config.threshold,
-                    pooled.threshold,
+                    &pooled.binarization,
                     config.largest_component,
                     &pair.partner,
                 )?;
@@ -456,7 +464,10 @@ fn binarize_all(
                     },
                 )?;
                 progress(EvalProgress::ImageDone);
-                Ok(ImageRow {
+                let mut image_histogram =
+                    ScoreHistogram::new(f64::from(heat.low), f64::from(heat.high));
+                image_histogram.add(&sample.map, &sample.mask);
+                let row = ImageRow {
                     stem: pair.stem.clone(),
                     image: pair.image.clone(),
                     mask_missing: pair.mask.is_none(),
@@ -465,12 +476,16 @@ fn binarize_all(
                     scores: image_scores,
                     threshold: binarized.threshold,
                     overlap: binarized.overlap,
-                })
+                };
+                Ok((row, image_histogram))
             })
             .collect::<Result<_>>()?;
-        rows.extend(chunk_rows);
+        for (row, image_histogram) in chunk_rows {
+            histogram.merge(&image_histogram);
+            rows.push(row);
+        }
     }
-    Ok(rows)
+    Ok((rows, histogram))
 }
 
 /// Images per parallel chunk: a few per worker thread.
@@ -502,34 +517,66 @@ fn thin_curve(curve: &RocCurve) -> Vec<(f64, f64)> {
     thinned
 }
 
-/// Writes the tables, the ROC plot (when defined) and the HTML page; returns whether the ROC
-/// plot was drawn.
+/// Writes the tables, the pixel and image ROC plots (when defined), the score histogram with
+/// the threshold, and the HTML page; returns whether the pixel ROC plot was drawn.
 fn write_report(
     files: &ReportFiles,
     summary: &Summary,
     rows: &[ImageRow],
     pooled: &Pooled,
+    histogram: &ScoreHistogram,
 ) -> Result<bool> {
     write_metrics_csv(&files.metrics_csv, rows)?;
     write_summary_json(&files.summary_json, summary)?;
     write_summary_md(&files.summary_md, summary)?;
     let has_roc = match (&pooled.roc_points, summary.auroc_pooled) {
         (Some(points), Some(auroc)) => {
-            line_plot(
-                &files.roc_png,
-                "Pooled pixel ROC",
-                "false-positive rate",
-                "true-positive rate",
-                &[Series {
-                    label: format!("AUROC {auroc:.4}"),
-                    points: points.clone(),
-                }],
-                &LinePlotOptions::roc(),
-            )?;
+            roc_plot(&files.roc_png, "Pooled pixel ROC", auroc, points.clone())?;
             true
         }
         _ => false,
     };
+    let has_image_roc = match summary.image_auroc {
+        Some(auroc) => {
+            let scores: Vec<f32> = pooled.images.iter().map(|s| s.max_score).collect();
+            let anomalous: Vec<bool> = pooled.images.iter().map(|s| s.anomalous).collect();
+            let curve = roc_curve(&scores, &anomalous).map_err(|source| DtunetError::Metric {
+                path: files.folder.clone(),
+                source,
+            })?;
+            match curve {
+                Some(curve) => {
+                    let title = "Image ROC (score: map maximum)";
+                    roc_plot(&files.image_roc_png, title, auroc, thin_curve(&curve))?;
+                    true
+                }
+                None => false,
+            }
+        }
+        None => false,
+    };
+    let threshold = &summary.threshold;
+    let marker = match (threshold.value, threshold.per_image) {
+        (Some(value), _) => Some(VerticalMarker {
+            label: format!("{} threshold {value:.4}", threshold.rule),
+            x: value,
+        }),
+        (None, Some(per_image)) => Some(VerticalMarker {
+            label: format!(
+                "{} threshold, mean over images {:.4}",
+                threshold.rule, per_image.mean
+            ),
+            x: per_image.mean,
+        }),
+        (None, None) => None,
+    };
+    histogram_plot(
+        &files.scores_png,
+        "Pixel scores",
+        &format!("map value ({})", summary.map),
+        &histogram.series(),
+        marker.as_slice(),
+    )?;
     write_report_html(
         files,
         &HtmlReport {
@@ -538,9 +585,26 @@ fn write_report(
             heat: pooled.heat,
             with_reconstruction: summary.map_source == "reconstructions",
             has_roc,
+            has_image_roc,
         },
     )?;
     Ok(has_roc)
+}
+
+/// Draws one ROC curve labelled with its AUROC.
+fn roc_plot(path: &Path, title: &str, auroc: f64, points: Vec<(f64, f64)>) -> Result<()> {
+    line_plot(
+        path,
+        title,
+        "false-positive rate",
+        "true-positive rate",
+        &[Series {
+            label: format!("AUROC {auroc:.4}"),
+            points,
+        }],
+        &LinePlotOptions::roc(),
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -854,6 +918,7 @@ mod tests {
                 masks: masks.clone(),
                 map_kind: ErrorMapKind::Square,
                 threshold: Threshold::Otsu,
+                calibration: None,
                 smooth_sigma: sigma,
                 largest_component: false,
                 allow_missing_masks: false,
@@ -887,6 +952,7 @@ mod tests {
             masks,
             map_kind: ErrorMapKind::Square,
             threshold: Threshold::Otsu,
+            calibration: None,
             smooth_sigma: -1.0,
             largest_component: false,
             allow_missing_masks: false,
@@ -909,6 +975,7 @@ mod tests {
                 masks: masks.clone(),
                 map_kind: kind,
                 threshold: Threshold::Otsu,
+                calibration: None,
                 smooth_sigma: 0.0,
                 largest_component: false,
                 allow_missing_masks: false,

@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use dtunet_metrics::{
-    ChosenThreshold, ConfusionCounts, ErrorMapKind, ImageShape, MetricsError, OverlapScores,
-    SSIM_WINDOW_PX, Threshold, auroc, expected_calibration_error, gaussian_smooth, image_score,
-    largest_component, psnr, ssim,
+    CalibratedThresholds, ChosenThreshold, ConfusionCounts, ErrorMapKind, ImageShape, MetricsError,
+    OverlapScores, SSIM_WINDOW_PX, Threshold, auroc, expected_calibration_error, gaussian_smooth,
+    image_score, largest_component, psnr, ssim,
 };
 
 use super::loading::{IntegerSamples, Sample};
@@ -243,16 +243,35 @@ pub struct Binarized {
     pub overlap: OverlapScores,
 }
 
-/// Binarises the map of `sample` with `rule` (per image), or with `pooled` when the threshold
-/// was chosen over the set, optionally keeping only the largest connected component.
+/// How the maps of a set are binarised.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Binarization {
+    /// A rule applied to each image's own map (Otsu, fixed, percentile).
+    PerImage(Threshold),
+    /// One threshold chosen over the set (best Dice).
+    Pooled(ChosenThreshold),
+    /// Thresholds fitted on healthy images ([`Calibration`]).
+    Calibrated(Calibration),
+}
+
+/// Pixel and image thresholds fitted on healthy images, and which images they were.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    /// The thresholds.
+    pub thresholds: CalibratedThresholds,
+    /// The healthy images, for the report (e.g. `24 training images held out from training`).
+    pub images: String,
+}
+
+/// Binarises the map of `sample` as `binarization` says, optionally keeping only the largest
+/// connected component.
 ///
 /// # Errors
-/// A rule that needs the set without `pooled`, or a metric rejecting the map; the error names
-/// `path`.
+/// A rule that needs the set ([`Threshold::BestDice`] as [`Binarization::PerImage`]), or a
+/// metric rejecting the map; the error names `path`.
 pub fn binarize_sample(
     sample: &Sample,
-    rule: Threshold,
-    pooled: Option<ChosenThreshold>,
+    binarization: &Binarization,
     keep_largest_component: bool,
     path: &Path,
 ) -> Result<Binarized> {
@@ -260,11 +279,20 @@ pub fn binarize_sample(
         path: path.to_path_buf(),
         source,
     };
-    let chosen = match pooled {
-        Some(chosen) => chosen,
-        None => rule.for_image(&sample.map).map_err(metric)?,
+    let (threshold, mut predicted) = match binarization {
+        Binarization::PerImage(rule) => {
+            let chosen = rule.for_image(&sample.map).map_err(metric)?;
+            (chosen.value, chosen.binarize(&sample.map))
+        }
+        Binarization::Pooled(chosen) => (chosen.value, chosen.binarize(&sample.map)),
+        Binarization::Calibrated(calibration) => {
+            let thresholds = &calibration.thresholds;
+            (
+                thresholds.pixel,
+                thresholds.binarize(&sample.map).map_err(metric)?,
+            )
+        }
     };
-    let mut predicted = chosen.binarize(&sample.map);
     if keep_largest_component {
         predicted = largest_component(&predicted, sample.shape.plane()).map_err(metric)?;
     }
@@ -272,7 +300,7 @@ pub fn binarize_sample(
         .map_err(metric)?
         .scores();
     Ok(Binarized {
-        threshold: chosen.value,
+        threshold,
         predicted,
         overlap,
     })
@@ -414,8 +442,13 @@ mod tests {
         assert!((scores.max_score - 0.16).abs() < 1e-6);
         assert_eq!(scores.min_score, 0.0);
         assert!(scores.ssim.is_some_and(|s| s < 1.0));
-        let binarized =
-            binarize_sample(&sample, Threshold::Fixed(0.0), None, false, path).expect("binarised");
+        let binarized = binarize_sample(
+            &sample,
+            &Binarization::PerImage(Threshold::Fixed(0.0)),
+            false,
+            path,
+        )
+        .expect("binarised");
         assert_eq!(binarized.overlap.dice, 1.0);
         assert_eq!(binarized.overlap.false_positive_rate, 0.0);
         assert_eq!(binarized.threshold, 0.0);
@@ -446,8 +479,13 @@ mod tests {
         // pixel each: (|0 − 0.05| + |0 − 0.2| + |1 − 0.175| + |1 − 0.4|) / 4.
         let expected_ece = (0.05 + 0.2 + 0.825 + 0.6) / 4.0;
         assert!((scores.ece_ae.expect("in range") - expected_ece).abs() < 1e-7);
-        let binarized =
-            binarize_sample(&sample, Threshold::Fixed(0.3), None, false, path).expect("binarised");
+        let binarized = binarize_sample(
+            &sample,
+            &Binarization::PerImage(Threshold::Fixed(0.3)),
+            false,
+            path,
+        )
+        .expect("binarised");
         let overlap = binarized.overlap;
         assert_eq!(binarized.predicted, vec![false, true, true, true]);
         assert!((overlap.dice - 0.8).abs() < 1e-12);
@@ -480,10 +518,20 @@ mod tests {
         let mut sample = square_sample(0.4);
         sample.map[0] = 1.0; // a lone false positive in the corner
         let path = Path::new("blob.png");
-        let plain =
-            binarize_sample(&sample, Threshold::Fixed(0.0), None, false, path).expect("plain");
-        let largest =
-            binarize_sample(&sample, Threshold::Fixed(0.0), None, true, path).expect("largest");
+        let plain = binarize_sample(
+            &sample,
+            &Binarization::PerImage(Threshold::Fixed(0.0)),
+            false,
+            path,
+        )
+        .expect("plain");
+        let largest = binarize_sample(
+            &sample,
+            &Binarization::PerImage(Threshold::Fixed(0.0)),
+            true,
+            path,
+        )
+        .expect("largest");
         assert!(plain.overlap.dice < 1.0);
         assert_eq!(largest.overlap.dice, 1.0);
     }

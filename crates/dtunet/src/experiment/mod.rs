@@ -141,6 +141,7 @@ impl DetectSettings {
             batch_size: self.batch_size,
             map_kind: self.map_kind()?,
             threshold: parse_threshold(&self.threshold)?,
+            calibration: None,
             largest_component: self.largest_cc,
             smooth_sigma: self.smooth,
             foreground: self.foreground,

@@ -25,6 +25,10 @@ pub struct ReportFiles {
     pub summary_md: PathBuf,
     /// `roc.png`, the pooled pixel ROC curve.
     pub roc_png: PathBuf,
+    /// `roc_image.png`, the image-level ROC curve (score: map maximum).
+    pub image_roc_png: PathBuf,
+    /// `scores.png`, the histograms of healthy and anomalous pixel scores with the threshold.
+    pub scores_png: PathBuf,
     /// `report.html`.
     pub report_html: PathBuf,
     /// `panels/`, one `<stem>.png` per image.
@@ -40,6 +44,8 @@ impl ReportFiles {
             summary_json: folder.join("summary.json"),
             summary_md: folder.join("summary.md"),
             roc_png: folder.join("roc.png"),
+            image_roc_png: folder.join("roc_image.png"),
+            scores_png: folder.join("scores.png"),
             report_html: folder.join("report.html"),
             panels: folder.join(PANELS_FOLDER),
         }
@@ -70,6 +76,8 @@ pub struct HtmlReport<'a> {
     pub with_reconstruction: bool,
     /// `roc.png` was drawn (the pooled ROC exists).
     pub has_roc: bool,
+    /// `roc_image.png` was drawn (both healthy and anomalous images).
+    pub has_image_roc: bool,
 }
 
 /// Writes `report.html` into the folder of `files`.
@@ -110,13 +118,28 @@ fn render(report: &HtmlReport<'_>) -> String {
     page.push_str(
         "</table>\n<p class=\"note\">Per-image metrics: mean ± population std over images. \
          Files: <a href=\"metrics.csv\">metrics.csv</a>, <a href=\"summary.json\">summary.json</a>, \
-         <a href=\"summary.md\">summary.md</a>.</p>\n<h2>Pooled pixel ROC</h2>\n",
+         <a href=\"summary.md\">summary.md</a>.</p>\n<h2>ROC curves</h2>\n",
     );
     if report.has_roc {
         page.push_str("<img class=\"roc\" src=\"roc.png\" alt=\"pooled pixel ROC curve\">\n");
     } else {
-        page.push_str("<p>Not defined: the masks hold a single class over the whole set.</p>\n");
+        page.push_str(
+            "<p>Pixel ROC not defined: the masks hold a single class over the whole set.</p>\n",
+        );
     }
+    if report.has_image_roc {
+        page.push_str("<img class=\"roc\" src=\"roc_image.png\" alt=\"image-level ROC curve\">\n");
+    } else {
+        page.push_str(
+            "<p>Image ROC not defined: the images are all healthy or all anomalous.</p>\n",
+        );
+    }
+    let _ = writeln!(
+        page,
+        "<h2>Pixel scores and threshold</h2>\n<img class=\"roc\" src=\"scores.png\" \
+         alt=\"histograms of healthy and anomalous pixel scores\">\n<p class=\"note\">Threshold: {}</p>",
+        escape(&summary.threshold.describe())
+    );
     render_image_table(&mut page, report.rows);
     render_panels(&mut page, report);
     page.push_str("</body>\n</html>\n");

@@ -21,5 +21,5 @@ pub use tables::{
 
 pub use plots::{
     BarSeries, HistogramSeries, InputProblem, LegendCorner, LinePlotOptions, PLOT_HEIGHT_PX,
-    PLOT_WIDTH_PX, PlotError, Series, bar_plot, histogram_plot, line_plot,
+    PLOT_WIDTH_PX, PlotError, Series, VerticalMarker, bar_plot, histogram_plot, line_plot,
 };

@@ -85,9 +85,15 @@ enum Tile<'a> {
     Picture(&'a [f32]),
     /// An anomaly map drawn with [`inferno`] on the set's [`HeatScale`].
     Heat(&'a [f32]),
+    /// The input (first channel, grey) under the heat map, which covers it in proportion to
+    /// its level ([`OVERLAY_OPACITY`] at the top of the scale).
+    Overlay(&'a [f32], &'a [f32]),
     /// A mask drawn white on black.
     Mask(&'a [bool]),
 }
+
+/// How much the heat map covers the input in the overlay tile at the top of the heat scale.
+pub const OVERLAY_OPACITY: f32 = 0.7;
 
 /// `unit` in `[0, 1]` (clamped) as a byte, rounded to nearest.
 fn to_byte(unit: f32) -> u8 {
@@ -100,6 +106,7 @@ pub fn panel_titles(with_reconstruction: bool) -> Vec<&'static str> {
         "input",
         "reconstruction",
         "anomaly map",
+        "overlay",
         "predicted",
         "ground truth",
     ];
@@ -128,6 +135,7 @@ pub fn write_panel(path: &Path, images: &PanelImages<'_>) -> Result<()> {
     tiles.extend(images.reconstruction.map(Tile::Picture));
     tiles.extend([
         Tile::Heat(images.map),
+        Tile::Overlay(images.image, images.map),
         Tile::Mask(images.predicted),
         Tile::Mask(images.truth),
     ]);
@@ -139,6 +147,15 @@ pub fn write_panel(path: &Path, images: &PanelImages<'_>) -> Result<()> {
                 to_byte((chw[channel * plane + index] + 1.0) / 2.0)
             }),
             Tile::Heat(map) => heat_colours[usize::from(to_byte(images.heat.unit(map[index])))],
+            Tile::Overlay(chw, map) => {
+                let level = images.heat.unit(map[index]);
+                let heat = heat_colours[usize::from(to_byte(level))];
+                let grey = (chw[index] + 1.0) / 2.0;
+                let opacity = OVERLAY_OPACITY * level.clamp(0.0, 1.0);
+                std::array::from_fn(|channel| {
+                    to_byte((1.0 - opacity) * grey + opacity * f32::from(heat[channel]) / 255.0)
+                })
+            }
             Tile::Mask(mask) => [if mask[index] { 255 } else { 0 }; 3],
         }
     };
@@ -219,7 +236,7 @@ mod tests {
         )
         .expect("written");
         let panel = image::open(&path).expect("png").to_rgb8();
-        assert_eq!((panel.width(), panel.height()), (5 * 28 + 4 * 4, 20));
+        assert_eq!((panel.width(), panel.height()), (6 * 28 + 5 * 4, 20));
         assert_eq!(panel.get_pixel(0, 0).0, [255; 3], "input is white");
         assert_eq!(panel.get_pixel(28, 0).0, [255; 3], "gap is white");
         assert_eq!(
@@ -228,8 +245,21 @@ mod tests {
             "map 2 of 4"
         );
         assert_eq!(panel.get_pixel(65, 0).0, inferno(0.0));
-        assert_eq!(panel.get_pixel(4 * 32 + 1, 0).0, [0; 3], "truth off");
-        assert_eq!(panel.get_pixel(4 * 32, 0).0, [255; 3], "truth on");
-        assert_eq!(panel_titles(false).len(), 4);
+        // Overlay: white input under half the heat scale's colour at 0.35 opacity, and the
+        // plain input where the map is 0.
+        let heat = inferno(128.0 / 255.0);
+        let opacity = OVERLAY_OPACITY * 0.5;
+        let expected: [u8; 3] = std::array::from_fn(|c| {
+            to_byte((1.0 - opacity) + opacity * f32::from(heat[c]) / 255.0)
+        });
+        assert_eq!(panel.get_pixel(3 * 32, 0).0, expected, "overlay");
+        assert_eq!(
+            panel.get_pixel(3 * 32 + 1, 0).0,
+            [255; 3],
+            "input shows through"
+        );
+        assert_eq!(panel.get_pixel(5 * 32 + 1, 0).0, [0; 3], "truth off");
+        assert_eq!(panel.get_pixel(5 * 32, 0).0, [255; 3], "truth on");
+        assert_eq!(panel_titles(false).len(), 5);
     }
 }

@@ -39,6 +39,15 @@ pub struct HistogramSeries {
     pub densities: Vec<f64>,
 }
 
+/// A labelled vertical line across a [`histogram_plot`], e.g. a threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerticalMarker {
+    /// Legend text.
+    pub label: String,
+    /// Where it crosses the x-axis; finite.
+    pub x: f64,
+}
+
 /// The corner of the plotting area that holds the legend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LegendCorner {
@@ -384,26 +393,40 @@ pub fn bar_plot(
     })
 }
 
-/// Overlays `histograms` as semi-transparent bars with a solid step outline each, with a legend,
-/// and writes a PNG of [`PLOT_WIDTH_PX`]×[`PLOT_HEIGHT_PX`] to `path`; the y-axis is the density.
+/// Overlays `histograms` as semi-transparent bars with a solid step outline each, and the
+/// `markers` as vertical black lines, with a legend, and writes a PNG of
+/// [`PLOT_WIDTH_PX`]×[`PLOT_HEIGHT_PX`] to `path`; the y-axis is the density.
 ///
 /// # Errors
 ///
 /// [`PlotError::Input`] for an empty list, a histogram without bins, an edge count other than
-/// densities + 1, non-finite or non-increasing edges, or negative or non-finite densities
-/// (nothing is written); [`PlotError::Write`] if the file cannot be written.
+/// densities + 1, non-finite or non-increasing edges, negative or non-finite densities, or a
+/// non-finite marker (nothing is written); [`PlotError::Write`] if the file cannot be written.
 pub fn histogram_plot(
     path: &Path,
     title: &str,
     x_label: &str,
     histograms: &[HistogramSeries],
+    markers: &[VerticalMarker],
 ) -> Result<(), PlotError> {
-    validate_histograms(histograms).map_err(|problem| PlotError::Input {
+    let input_error = |problem| PlotError::Input {
         path: path.to_path_buf(),
         problem,
-    })?;
+    };
+    validate_histograms(histograms).map_err(input_error)?;
+    if let Some(marker) = markers.iter().find(|marker| !marker.x.is_finite()) {
+        return Err(input_error(InputProblem::NonFinitePoint {
+            label: marker.label.clone(),
+            index: 0,
+            x: marker.x,
+            y: 0.0,
+        }));
+    }
     let x_range = fitted_range(
-        histograms.iter().flat_map(|h| h.bin_edges.iter().copied()),
+        histograms
+            .iter()
+            .flat_map(|h| h.bin_edges.iter().copied())
+            .chain(markers.iter().map(|marker| marker.x)),
         0.0,
     );
     let max_density = histograms
@@ -444,7 +467,16 @@ pub fn histogram_plot(
                 });
             }
         }
-        let any_label = histograms.iter().any(|h| !h.label.is_empty());
+        for marker in markers {
+            chart
+                .draw_series(LineSeries::new(
+                    [(marker.x, y_range.0), (marker.x, y_range.1)],
+                    BLACK.stroke_width(2),
+                ))?
+                .label(marker.label.as_str())
+                .legend(|(x, y)| PathElement::new([(x, y), (x + LEGEND_KEY_PX, y)], BLACK));
+        }
+        let any_label = !markers.is_empty() || histograms.iter().any(|h| !h.label.is_empty());
         draw_legend(&mut chart, LegendCorner::UpperRight, any_label)
     })
 }
@@ -921,7 +953,7 @@ mod tests {
             bump("persistence 0.5", 0.9),
             bump("persistence 0.8", 1.3),
         ];
-        histogram_plot(&path, "Noise histograms", "noise value", &histograms).expect("plot");
+        histogram_plot(&path, "Noise histograms", "noise value", &histograms, &[]).expect("plot");
         let (dark, coloured) = decode_and_count(&path);
         assert!(
             dark > 2_000 && coloured > 3_000,
@@ -1003,7 +1035,7 @@ mod tests {
                 bin_edges: edges,
                 densities,
             }];
-            match histogram_plot(&path, "t", "x", &h) {
+            match histogram_plot(&path, "t", "x", &h, &[]) {
                 Err(PlotError::Input { problem, .. }) => problem,
                 other => panic!("expected an input error, got {other:?}"),
             }
@@ -1042,7 +1074,7 @@ mod tests {
             InputProblem::BadEdge { index: 0, .. }
         ));
         assert!(matches!(
-            histogram_plot(&path, "t", "x", &[]),
+            histogram_plot(&path, "t", "x", &[], &[]),
             Err(PlotError::Input {
                 problem: InputProblem::NoSeries,
                 ..

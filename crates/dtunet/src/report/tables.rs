@@ -128,6 +128,18 @@ pub fn metric_lines(summary: &Summary) -> Vec<(&'static str, String)> {
         ("Precision", summary.precision.to_string()),
         ("Recall", summary.recall.to_string()),
         ("FPR", summary.fpr.to_string()),
+        (
+            "Healthy images: pixels flagged",
+            match summary.healthy_pixels_flagged {
+                Some(fraction) => format!(
+                    "{:.3} % ({} of {} images with any)",
+                    fraction * 100.0,
+                    summary.n_healthy_images_flagged,
+                    summary.n_images - summary.n_anomalous_images
+                ),
+                None => "n/a (no healthy image)".to_string(),
+            },
+        ),
         (auroc_label, per_image(summary.auroc, single_class)),
         (
             "AUROC (pooled pixels)",

@@ -21,6 +21,8 @@ pub enum Purpose {
     Noise = 3,
     /// Sample reconstructions.
     Samples = 4,
+    /// Reconstructions of the healthy images that calibrate detection thresholds.
+    Calibration = 5,
 }
 
 /// A 64-bit seed for `purpose` at `index` (epoch or step) of a run seeded with `seed`
@@ -34,6 +36,36 @@ pub fn derive_seed(seed: u64, purpose: Purpose, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The training-split indices of `count` images that a hold-out `fraction` keeps out of
+/// training for calibrating detection thresholds: `round(fraction · count)` (at least one when
+/// `fraction > 0`) spread evenly over the split, ascending.
+///
+/// # Errors
+/// A fraction outside `[0, 0.5]`, or one that leaves no image to train on.
+pub fn held_out_indices(count: usize, fraction: f64) -> Result<Vec<usize>> {
+    if !(0.0..=0.5).contains(&fraction) {
+        return Err(DtunetError::InvalidParameter {
+            name: "calibration_holdout",
+            found: fraction.to_string(),
+            expected: "a fraction of the training images in [0, 0.5]".into(),
+        });
+    }
+    if fraction == 0.0 || count == 0 {
+        return Ok(Vec::new());
+    }
+    let held_out = ((fraction * count as f64).round() as usize).max(1);
+    if held_out >= count {
+        return Err(DtunetError::InvalidParameter {
+            name: "calibration_holdout",
+            found: format!("{fraction} of {count} training images"),
+            expected: "a fraction that leaves images to train on".into(),
+        });
+    }
+    Ok((0..held_out)
+        .map(|i| (2 * i + 1) * count / (2 * held_out))
+        .collect())
+}
+
 /// The decoded training images and their class labels.
 #[derive(Debug, Clone)]
 pub struct TrainingImages {
@@ -43,12 +75,14 @@ pub struct TrainingImages {
 }
 
 impl TrainingImages {
-    /// Decodes the whole training split of `dataset` (in parallel); `channels` and `size` must
-    /// be what the model expects. A sample's label is 1 when the dataset knows it is anomalous,
-    /// else 0 (healthy).
-    pub fn load(dataset: &dyn Dataset) -> Result<Self> {
+    /// Decodes the training split of `dataset` (in parallel) but for the `holdout` fraction
+    /// kept for calibration ([`held_out_indices`]); `channels` and `size` must be what the
+    /// model expects. A sample's label is 1 when the dataset knows it is anomalous, else 0
+    /// (healthy).
+    pub fn load(dataset: &dyn Dataset, holdout: f64) -> Result<Self> {
         let count = dataset.len(Split::Train);
-        if count == 0 {
+        let held_out = held_out_indices(count, holdout)?;
+        if count == held_out.len() {
             return Err(DtunetError::EmptyInputFolder {
                 expected: "training images",
                 folder: dataset.root().to_path_buf(),
@@ -56,6 +90,7 @@ impl TrainingImages {
         }
         let samples: Vec<_> = (0..count)
             .into_par_iter()
+            .filter(|index| held_out.binary_search(index).is_err())
             .map(|index| dataset.get(Split::Train, index))
             .collect::<Result<_>>()?;
         let labels = samples
@@ -253,5 +288,23 @@ mod tests {
         assert_ne!(a, derive_seed(1, Purpose::Noise, 6));
         assert_ne!(a, derive_seed(1, Purpose::Timesteps, 5));
         assert_ne!(a, derive_seed(2, Purpose::Noise, 5));
+    }
+
+    #[test]
+    fn held_out_images_are_spread_evenly_and_bounded() {
+        assert_eq!(
+            held_out_indices(24, 0.25).expect("6"),
+            [2, 6, 10, 14, 18, 22]
+        );
+        assert_eq!(held_out_indices(240, 0.1).expect("24").len(), 24);
+        assert_eq!(held_out_indices(5, 0.01).expect("at least one"), [2]);
+        assert!(held_out_indices(24, 0.0).expect("none").is_empty());
+        for bad in [-0.1, 0.51, f64::NAN] {
+            assert!(held_out_indices(24, bad).is_err(), "{bad}");
+        }
+        assert!(
+            held_out_indices(1, 0.5).is_err(),
+            "nothing left to train on"
+        );
     }
 }

@@ -132,6 +132,9 @@ pub struct TrainConfig {
     pub sample_every: usize,
     /// Seed of the shuffle, timesteps, noise and initial weights.
     pub seed: u64,
+    /// Fraction of the training images kept out of training, on which `detect --calibrate`
+    /// fits its thresholds (0: train on all).
+    pub calibration_holdout: f64,
 }
 
 impl Default for TrainConfig {
@@ -151,6 +154,7 @@ impl Default for TrainConfig {
             keep_checkpoints: 3,
             sample_every: 5000,
             seed: 0,
+            calibration_holdout: 0.0,
         }
     }
 }
@@ -265,6 +269,7 @@ impl TrainConfig {
         positive("checkpoint_every", self.checkpoint_every)?;
         positive("keep_checkpoints", self.keep_checkpoints)?;
         positive("diffusion.steps", self.diffusion.steps)?;
+        super::batches::held_out_indices(0, self.calibration_holdout)?;
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(DtunetError::InvalidParameter {
                 name: "lr",

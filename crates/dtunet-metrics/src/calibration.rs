@@ -1,0 +1,179 @@
+//! Thresholds calibrated on healthy images: the pixel threshold that flags at most a chosen
+//! fraction of the healthy pixels, and the image threshold on the image score (the map's
+//! maximum) that lets at most a chosen fraction of the healthy images through. Applied to test
+//! maps, a pixel is anomalous when `score > pixel threshold`, and an image whose score is at or
+//! below the image threshold gets an empty mask.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MetricsError, Result};
+use crate::input::{check_finite, check_finite_parameter, check_not_empty};
+use crate::roc::image_score;
+
+/// The smallest score `t` of `scores` such that at most `⌊fpr · n⌋` of the `n` scores exceed
+/// it: the `(n − ⌊fpr · n⌋)`-th smallest score, equal to
+/// `numpy.quantile(scores, 1 − fpr, method="inverted_cdf")` whenever `fpr · n` is not an
+/// integer. `fpr = 0` gives the maximum (nothing of `scores` is flagged).
+///
+/// # Shapes
+/// `scores`: `[n]`, any order.
+///
+/// # Errors
+/// Empty `scores`, a non-finite score, or `fpr` outside `[0, 1)`.
+pub fn threshold_at_fpr(scores: &[f32], fpr: f64) -> Result<f64> {
+    check_rate("false-positive rate", fpr)?;
+    check_not_empty("scores", scores.len())?;
+    check_finite("scores", scores)?;
+    let n = scores.len();
+    // The guard keeps 0.01 · 300 = 3 from rounding down to 2.
+    let allowed_above = ((fpr * n as f64) + 1e-9).floor() as usize;
+    let rank = n - allowed_above.min(n - 1) - 1;
+    let mut values = scores.to_vec();
+    let (_, value, _) = values.select_nth_unstable_by(rank, f32::total_cmp);
+    Ok(f64::from(*value))
+}
+
+/// Rejects a rate outside `[0, 1)`.
+fn check_rate(name: &'static str, rate: f64) -> Result<()> {
+    check_finite_parameter(name, rate)?;
+    if (0.0..1.0).contains(&rate) {
+        Ok(())
+    } else {
+        Err(MetricsError::InvalidParameter {
+            name,
+            found: rate.to_string(),
+            expected: "a rate in [0, 1)",
+        })
+    }
+}
+
+/// The thresholds fitted on a set of healthy maps, with what they were fitted on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CalibratedThresholds {
+    /// Pixel threshold: anomalous when `score > pixel`.
+    pub pixel: f64,
+    /// The fraction of healthy pixels it may flag.
+    pub pixel_fpr: f64,
+    /// Image threshold on the image score (map maximum): an image scoring at or below it gets
+    /// an empty mask; `None`: every image is binarised.
+    pub image: Option<f64>,
+    /// The fraction of healthy images the image threshold may let through.
+    pub image_fpr: Option<f64>,
+    /// Healthy maps fitted on.
+    pub n_images: usize,
+    /// Healthy pixels fitted on.
+    pub n_pixels: usize,
+}
+
+impl CalibratedThresholds {
+    /// Fits both thresholds on `maps`, all of healthy images: the pixel threshold over their
+    /// pooled pixels at `pixel_fpr`, the image threshold over their scores at `image_fpr`
+    /// (`None`: no image threshold).
+    ///
+    /// # Shapes
+    /// `maps[i]`: `[height_i · width_i]`.
+    ///
+    /// # Errors
+    /// No maps, an empty map, a non-finite score, or a rate outside `[0, 1)`.
+    pub fn fit(maps: &[&[f32]], pixel_fpr: f64, image_fpr: Option<f64>) -> Result<Self> {
+        check_not_empty("maps", maps.len())?;
+        let pixels: Vec<f32> = maps.iter().flat_map(|map| map.iter().copied()).collect();
+        let pixel = threshold_at_fpr(&pixels, pixel_fpr)?;
+        let image = match image_fpr {
+            Some(rate) => {
+                let scores = maps
+                    .iter()
+                    .map(|map| image_score(map))
+                    .collect::<Result<Vec<f32>>>()?;
+                Some(threshold_at_fpr(&scores, rate)?)
+            }
+            None => None,
+        };
+        Ok(Self {
+            pixel,
+            pixel_fpr,
+            image,
+            image_fpr,
+            n_images: maps.len(),
+            n_pixels: pixels.len(),
+        })
+    }
+
+    /// The predicted mask of a map: empty when its score is at or below the image threshold,
+    /// else `score > pixel`.
+    ///
+    /// # Shapes
+    /// `map` and the result: `[height · width]`.
+    ///
+    /// # Errors
+    /// An empty map or a non-finite score.
+    pub fn binarize(&self, map: &[f32]) -> Result<Vec<bool>> {
+        if let Some(image_threshold) = self.image
+            && f64::from(image_score(map)?) <= image_threshold
+        {
+            return Ok(vec![false; map.len()]);
+        }
+        Ok(crate::threshold::binarize(map, self.pixel))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_the_given_fraction_is_flagged() {
+        let scores: Vec<f32> = (0..1000)
+            .map(|i| ((i * 7919) % 1000) as f32 / 10.0)
+            .collect();
+        for fpr in [0.0, 0.001, 0.01, 0.0125, 0.05, 0.5] {
+            let threshold = threshold_at_fpr(&scores, fpr).expect("threshold");
+            let flagged = scores.iter().filter(|&&s| f64::from(s) > threshold).count();
+            assert_eq!(flagged, (fpr * 1000.0 + 1e-9).floor() as usize, "fpr {fpr}");
+        }
+        assert_eq!(threshold_at_fpr(&scores, 0.0).expect("max"), 99.9f32 as f64);
+    }
+
+    #[test]
+    fn ties_never_flag_more_than_allowed() {
+        let scores = [1.0f32, 2.0, 2.0, 2.0, 2.0, 3.0];
+        // One score may be above: the 5th smallest (2.0) flags only the 3.0.
+        assert_eq!(threshold_at_fpr(&scores, 0.2).expect("t"), 2.0);
+        // Two may be above, but flagging two would split the tie: still only the 3.0.
+        assert_eq!(threshold_at_fpr(&scores, 0.34).expect("t"), 2.0);
+    }
+
+    #[test]
+    fn bad_rates_and_scores_are_refused() {
+        assert!(threshold_at_fpr(&[1.0], 1.0).is_err());
+        assert!(threshold_at_fpr(&[1.0], -0.1).is_err());
+        assert!(threshold_at_fpr(&[1.0], f64::NAN).is_err());
+        assert!(threshold_at_fpr(&[], 0.1).is_err());
+        assert!(threshold_at_fpr(&[f32::NAN], 0.1).is_err());
+    }
+
+    #[test]
+    fn the_image_threshold_empties_quiet_maps() {
+        let quiet = [0.1f32, 0.2, 0.3, 0.2];
+        let loud = [0.1f32, 0.9, 0.3, 0.2];
+        let healthy: Vec<&[f32]> = vec![&quiet, &quiet, &[0.1, 0.1, 0.4, 0.1]];
+        let fitted = CalibratedThresholds::fit(&healthy, 0.0, Some(0.0)).expect("fit");
+        assert_eq!(fitted.pixel, 0.4f32 as f64);
+        assert_eq!(fitted.image, Some(0.4f32 as f64));
+        assert_eq!((fitted.n_images, fitted.n_pixels), (3, 12));
+        assert_eq!(fitted.binarize(&quiet).expect("mask"), [false; 4]);
+        assert_eq!(
+            fitted.binarize(&loud).expect("mask"),
+            [false, true, false, false]
+        );
+        let without_gate = CalibratedThresholds {
+            image: None,
+            pixel: 0.15,
+            ..fitted
+        };
+        assert_eq!(
+            without_gate.binarize(&quiet).expect("mask"),
+            [false, true, true, true]
+        );
+    }
+}
