@@ -67,6 +67,9 @@ pub enum MapKind {
     Se,
     /// Absolute error |x − x̂|.
     Ae,
+    /// 1 − local SSIM (11 px Gaussian window, σ 1.5) of input and reconstruction, channel
+    /// mean; images of at least 11×11 px.
+    Ssim,
 }
 
 pub fn parse_threshold_arg(text: &str) -> Result<Threshold, String> {
@@ -109,6 +112,7 @@ impl MapKind {
         match self {
             MapKind::Se => ErrorMapKind::Square,
             MapKind::Ae => ErrorMapKind::Absolute,
+            MapKind::Ssim => ErrorMapKind::Ssim,
         }
     }
 }

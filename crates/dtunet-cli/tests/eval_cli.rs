@@ -550,3 +550,24 @@ fn smoothing_flag_reaches_the_scores_and_the_summary() {
         .failure()
         .stderr(predicate::str::contains("-1"));
 }
+
+#[test]
+fn ssim_map_scores_the_local_dissimilarity() {
+    let set = grey_set_with_square();
+    let mut args = eval_args(&set);
+    args.extend(["--map".into(), "ssim".into()]);
+    dtunet().args(&args).assert().success();
+    let json = summary(&set.out);
+    assert_eq!(json["map"], "ssim");
+    let auroc = json["auroc_pooled"].as_f64().expect("defined");
+    // The square's pixels are the least similar; the window spreads the drop to its
+    // neighbours, so the ranking is good but not the square error's perfect 1.
+    assert!((0.8..1.0).contains(&auroc), "{auroc}");
+    assert_eq!(
+        json["n_ece_skipped"], 0,
+        "an SSIM map has no ECE of its own kind"
+    );
+    assert!(json["ece_ae"]["mean"].is_number() && json["ece_se"]["mean"].is_number());
+    let maps = std::fs::read_to_string(set.out.join("metrics.csv")).expect("csv");
+    assert_eq!(maps.lines().count(), 4);
+}

@@ -24,13 +24,15 @@ pub enum ErrorMapKind {
     Absolute,
     /// `(x − x̂)²`, at most 4 for images in `[-1, 1]`.
     Square,
+    /// `1 − local SSIM` of the images mapped to `[0, 1]` ([`crate::ssim_map`]), in `[0, 2]`.
+    Ssim,
 }
 
 impl ErrorMapKind {
     /// The largest value the error can take for images in `[-1, 1]`.
     pub fn max_value(self) -> f64 {
         match self {
-            Self::Absolute => 2.0,
+            Self::Absolute | Self::Ssim => 2.0,
             Self::Square => 4.0,
         }
     }

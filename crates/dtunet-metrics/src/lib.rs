@@ -67,7 +67,7 @@ pub use roc::{
 };
 pub use shape::{ImageShape, MapShape};
 pub use smooth::gaussian_smooth;
-pub use ssim::{SSIM_SIGMA_PX, SSIM_WINDOW_PX, psnr, ssim};
+pub use ssim::{SSIM_SIGMA_PX, SSIM_WINDOW_PX, psnr, ssim, ssim_map};
 pub use threshold::{
     ChosenThreshold, OTSU_N_BINS, Threshold, ThresholdSource, best_dice_from_pooled,
     best_dice_threshold, binarize, otsu_threshold, percentile,

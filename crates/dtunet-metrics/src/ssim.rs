@@ -31,6 +31,54 @@ pub const SSIM_WINDOW_PX: usize = 2 * WINDOW_RADIUS_PX + 1;
 /// Lengths that do not match `shape`, a non-finite value, or an image smaller than the
 /// 11×11 window.
 pub fn ssim(first: &[f32], second: &[f32], shape: ImageShape) -> Result<f64> {
+    check_pair(first, second, shape)?;
+    let plane = shape.plane();
+    let kernel = gaussian_kernel();
+    let channel_sum: f64 = first
+        .chunks_exact(plane.len())
+        .zip(second.chunks_exact(plane.len()))
+        .map(|(first_plane, second_plane)| {
+            let map = plane_ssim_map(first_plane, second_plane, plane, &kernel);
+            cropped_mean(&map, plane)
+        })
+        .sum();
+    Ok(channel_sum / shape.channels as f64)
+}
+
+/// The local SSIM of two images in `[0, 1]` at every pixel, averaged over channels: the full
+/// map of `skimage.metrics.structural_similarity(..., full=True)` (same window and constants
+/// as [`ssim`], border pixels included, computed with the reflected border), in `[-1, 1]`.
+/// `1 − map` is the SSIM anomaly map.
+///
+/// # Shapes
+/// `first` and `second`: `[channels · height · width]` (CHW), `height, width >= 11`; returns
+/// `[height · width]`.
+///
+/// # Errors
+/// As [`ssim`].
+pub fn ssim_map(first: &[f32], second: &[f32], shape: ImageShape) -> Result<Vec<f32>> {
+    check_pair(first, second, shape)?;
+    let plane = shape.plane();
+    let kernel = gaussian_kernel();
+    let mut sum = vec![0.0f64; plane.len()];
+    for (first_plane, second_plane) in first
+        .chunks_exact(plane.len())
+        .zip(second.chunks_exact(plane.len()))
+    {
+        let map = plane_ssim_map(first_plane, second_plane, plane, &kernel);
+        sum.iter_mut()
+            .zip(map)
+            .for_each(|(total, value)| *total += value);
+    }
+    let channels = shape.channels as f64;
+    Ok(sum
+        .into_iter()
+        .map(|total| (total / channels) as f32)
+        .collect())
+}
+
+/// Checks two images of `shape` for [`ssim`] and [`ssim_map`].
+fn check_pair(first: &[f32], second: &[f32], shape: ImageShape) -> Result<()> {
     shape.check("first image", first.len())?;
     shape.check("second image", second.len())?;
     check_finite("first image", first)?;
@@ -42,14 +90,7 @@ pub fn ssim(first: &[f32], second: &[f32], shape: ImageShape) -> Result<f64> {
             window: SSIM_WINDOW_PX,
         });
     }
-    let plane = shape.plane();
-    let kernel = gaussian_kernel();
-    let channel_sum: f64 = first
-        .chunks_exact(plane.len())
-        .zip(second.chunks_exact(plane.len()))
-        .map(|(first_plane, second_plane)| plane_ssim(first_plane, second_plane, plane, &kernel))
-        .sum();
-    Ok(channel_sum / shape.channels as f64)
+    Ok(())
 }
 
 /// Peak signal-to-noise ratio `10 · log10(1 / MSE)` in dB of two images in `[0, 1]`;
@@ -74,8 +115,8 @@ pub fn psnr(first: &[f32], second: &[f32]) -> Result<f64> {
     Ok(10.0 * (1.0 / mse).log10())
 }
 
-/// SSIM of one channel.
-fn plane_ssim(first: &[f32], second: &[f32], shape: MapShape, kernel: &[f64]) -> f64 {
+/// The local SSIM of one channel at every pixel.
+fn plane_ssim_map(first: &[f32], second: &[f32], shape: MapShape, kernel: &[f64]) -> Vec<f64> {
     const C1: f64 = 0.01 * 0.01;
     const C2: f64 = 0.03 * 0.03;
     let x: Vec<f64> = first.iter().map(|&v| f64::from(v)).collect();
@@ -88,17 +129,26 @@ fn plane_ssim(first: &[f32], second: &[f32], shape: MapShape, kernel: &[f64]) ->
     let mean_yy = gaussian_filter(&products(&y, &y), shape, kernel);
     let mean_xy = gaussian_filter(&products(&x, &y), shape, kernel);
 
-    let mut sum = 0.0;
-    for row in WINDOW_RADIUS_PX..shape.height - WINDOW_RADIUS_PX {
-        for col in WINDOW_RADIUS_PX..shape.width - WINDOW_RADIUS_PX {
-            let i = row * shape.width + col;
+    (0..shape.len())
+        .map(|i| {
             let (ux, uy) = (mean_x[i], mean_y[i]);
             let variance_x = mean_xx[i] - ux * ux;
             let variance_y = mean_yy[i] - uy * uy;
             let covariance = mean_xy[i] - ux * uy;
             let numerator = (2.0 * ux * uy + C1) * (2.0 * covariance + C2);
             let denominator = (ux * ux + uy * uy + C1) * (variance_x + variance_y + C2);
-            sum += numerator / denominator;
+            numerator / denominator
+        })
+        .collect()
+}
+
+/// The mean of a one-channel SSIM map after cropping the window radius at every border, as
+/// scikit-image averages it.
+fn cropped_mean(map: &[f64], shape: MapShape) -> f64 {
+    let mut sum = 0.0;
+    for row in WINDOW_RADIUS_PX..shape.height - WINDOW_RADIUS_PX {
+        for col in WINDOW_RADIUS_PX..shape.width - WINDOW_RADIUS_PX {
+            sum += map[row * shape.width + col];
         }
     }
     let n_kept = (shape.height - 2 * WINDOW_RADIUS_PX) * (shape.width - 2 * WINDOW_RADIUS_PX);

@@ -121,7 +121,7 @@ pub fn calibrate(
             .map(|(sample, reconstruction)| {
                 let shape = MapShape::new(sample.size.height as usize, sample.size.width as usize);
                 gaussian_smooth(
-                    &sample_map(sample, reconstruction, config),
+                    &sample_map(sample, reconstruction, config)?,
                     shape,
                     config.smooth_sigma,
                 )

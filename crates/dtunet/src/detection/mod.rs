@@ -417,7 +417,7 @@ impl OutputFolders {
                 pixels,
             )?;
         }
-        let map: Vec<f64> = sample_map(sample, reconstruction, config)
+        let map: Vec<f64> = sample_map(sample, reconstruction, config)?
             .into_iter()
             .map(f64::from)
             .collect();
@@ -431,13 +431,19 @@ impl OutputFolders {
 
 /// The raw anomaly map of `sample` (`[H · W]`): the error of `config.map_kind` against its
 /// reconstruction, zero outside the foreground when `config.foreground` asks.
-fn sample_map(sample: &Sample, reconstruction: &[f32], config: &DetectConfig) -> Vec<f32> {
+fn sample_map(sample: &Sample, reconstruction: &[f32], config: &DetectConfig) -> Result<Vec<f32>> {
     let shape = ImageShape::new(
         sample.channels.count(),
         sample.size.height as usize,
         sample.size.width as usize,
     );
-    let mut map = error_map(&sample.image, reconstruction, shape, config.map_kind);
+    let mut map =
+        error_map(&sample.image, reconstruction, shape, config.map_kind).map_err(|source| {
+            DtunetError::Metric {
+                path: sample.info.source.clone(),
+                source,
+            }
+        })?;
     if config.foreground
         && let Some(foreground) = &sample.foreground
     {
@@ -447,7 +453,7 @@ fn sample_map(sample: &Sample, reconstruction: &[f32], config: &DetectConfig) ->
             }
         }
     }
-    map
+    Ok(map)
 }
 
 /// A file stem from a dataset id: the path below the split folder with `/` → `_` and the

@@ -94,7 +94,11 @@ pub fn load_sample(pair: &Pair, source: &MapSource, kind: ErrorMapKind) -> Resul
                 integer_samples.as_ref(),
                 shape,
                 kind,
-            );
+            )
+            .map_err(|source| DtunetError::Metric {
+                path: pair.partner.clone(),
+                source,
+            })?;
             (Some(reconstruction), map, integer_samples)
         }
         MapSource::Maps(_) => {

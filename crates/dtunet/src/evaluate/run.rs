@@ -664,6 +664,9 @@ mod tests {
         Grey8VsRgb16,
     }
 
+    /// The exact error of one kind of an [`ExactPixel`].
+    type ErrorKey = fn(&ExactPixel) -> u128;
+
     /// One pixel of the tie set: its exact errors as integers in one unit for the whole set
     /// (`ae · 65535 · 3 / 2`, `se · 65535² · 3 / 4`), and its label.
     #[derive(Debug, Clone, Copy)]
@@ -836,16 +839,26 @@ mod tests {
         })
         .expect("pairs");
         assert_eq!(pairs.len(), exact.len());
-        for kind in [ErrorMapKind::Absolute, ErrorMapKind::Square] {
+        // 3 steps: ae 6/255, se 36/255².
+        let kinds: [(ErrorMapKind, ErrorKey, f32); 2] = [
+            (
+                ErrorMapKind::Absolute,
+                |p| p.ae_key,
+                (6.0f64 / 255.0) as f32,
+            ),
+            (
+                ErrorMapKind::Square,
+                |p| p.se_key,
+                (36.0f64 / 65025.0) as f32,
+            ),
+        ];
+        for (kind, key_of, expected) in kinds {
             // exact error → the map value every pixel with it got, as bits
             let mut values: BTreeMap<u128, u32> = BTreeMap::new();
             for pair in &pairs {
                 let sample = load_sample(pair, &source, kind).expect("loads");
                 for (value, pixel) in sample.map.iter().zip(&exact[&pair.stem]) {
-                    let key = match kind {
-                        ErrorMapKind::Absolute => pixel.ae_key,
-                        ErrorMapKind::Square => pixel.se_key,
-                    };
+                    let key = key_of(pixel);
                     let first = *values.entry(key).or_insert(value.to_bits());
                     assert_eq!(
                         value.to_bits(),
@@ -857,11 +870,6 @@ mod tests {
                 }
             }
             assert_eq!(values.len(), 4, "differences of 0..=3 steps");
-            // 3 steps: ae 6/255, se 36/255².
-            let expected = match kind {
-                ErrorMapKind::Absolute => (6.0f64 / 255.0) as f32,
-                ErrorMapKind::Square => (36.0f64 / 65025.0) as f32,
-            };
             assert_eq!(values.values().max().copied(), Some(expected.to_bits()));
         }
     }
@@ -968,7 +976,11 @@ mod tests {
     fn pooled_ranking_of_integer_pairs_equals_an_exact_reference() {
         let dir = tempfile::tempdir().expect("temp dir");
         let ([images, recon, masks], exact) = tie_set(dir.path());
-        for kind in [ErrorMapKind::Absolute, ErrorMapKind::Square] {
+        let kinds: [(ErrorMapKind, ErrorKey); 2] = [
+            (ErrorMapKind::Absolute, |p| p.ae_key),
+            (ErrorMapKind::Square, |p| p.se_key),
+        ];
+        for (kind, key_of) in kinds {
             let config = EvalConfig {
                 images: images.clone(),
                 source: MapSource::Reconstructions(recon.clone()),
@@ -989,10 +1001,7 @@ mod tests {
             let pixels: Vec<(u128, bool)> = exact
                 .values()
                 .flatten()
-                .map(|pixel| match kind {
-                    ErrorMapKind::Absolute => (pixel.ae_key, pixel.anomalous),
-                    ErrorMapKind::Square => (pixel.se_key, pixel.anomalous),
-                })
+                .map(|pixel| (key_of(pixel), pixel.anomalous))
                 .collect();
             let (auroc, ap) = exact_reference(&pixels);
             eprintln!(

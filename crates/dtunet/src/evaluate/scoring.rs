@@ -7,17 +7,23 @@ use std::path::Path;
 use dtunet_metrics::{
     CalibratedThresholds, ChosenThreshold, ConfusionCounts, ErrorMapKind, ImageShape, MetricsError,
     OverlapScores, SSIM_WINDOW_PX, Threshold, auroc, expected_calibration_error, gaussian_smooth,
-    image_score, largest_component, psnr, ssim,
+    image_score, largest_component, psnr, ssim, ssim_map,
 };
 
 use super::loading::{IntegerSamples, Sample};
 use crate::error::{DtunetError, Result};
 
-/// The reconstruction error map averaged over channels: `|x − x̂|` ([`ErrorMapKind::Absolute`],
-/// in `[0, 2]`) or `(x − x̂)²` ([`ErrorMapKind::Square`], in `[0, 4]`) for images in `[-1, 1]`.
+/// The reconstruction error map averaged over channels for images in `[-1, 1]`: `|x − x̂|`
+/// ([`ErrorMapKind::Absolute`], in `[0, 2]`), `(x − x̂)²` ([`ErrorMapKind::Square`], in
+/// `[0, 4]`) or `1 − local SSIM` of the images mapped to `[0, 1]` ([`ErrorMapKind::Ssim`], in
+/// `[0, 2]`; the local SSIM is the channel mean of [`dtunet_metrics::ssim_map`]).
 ///
 /// # Shapes
 /// `image` and `reconstruction`: `[shape.channels · H · W]` (CHW); returns `[H · W]`.
+///
+/// # Errors
+/// [`ErrorMapKind::Ssim`] on an image smaller than the 11×11 window or with a non-finite
+/// value.
 ///
 /// # Panics
 /// When a length differs from `shape` (the loader guarantees it).
@@ -26,13 +32,17 @@ pub fn error_map(
     reconstruction: &[f32],
     shape: ImageShape,
     kind: ErrorMapKind,
-) -> Vec<f32> {
+) -> std::result::Result<Vec<f32>, MetricsError> {
     assert!(
         image.len() == shape.len() && reconstruction.len() == shape.len(),
         "error_map: image {} and reconstruction {} values for shape {shape}",
         image.len(),
         reconstruction.len()
     );
+    if kind == ErrorMapKind::Ssim {
+        let similarity = ssim_map(&to_unit_range(image), &to_unit_range(reconstruction), shape)?;
+        return Ok(similarity.into_iter().map(|value| 1.0 - value).collect());
+    }
     let plane = shape.plane().len();
     let mut map = vec![0.0f32; plane];
     for (image_plane, recon_plane) in image
@@ -42,17 +52,17 @@ pub fn error_map(
         for ((error, &x), &x_hat) in map.iter_mut().zip(image_plane).zip(recon_plane) {
             let difference = x - x_hat;
             *error += match kind {
-                ErrorMapKind::Absolute => difference.abs(),
                 ErrorMapKind::Square => difference * difference,
+                ErrorMapKind::Absolute | ErrorMapKind::Ssim => difference.abs(),
             };
         }
     }
     let channels = shape.channels as f32;
     map.iter_mut().for_each(|error| *error /= channels);
-    map
+    Ok(map)
 }
 
-/// [`error_map`] of integer samples of full scale `full_scale` (the values `v / full_scale`
+/// [`error_map`] (absolute or square) of integer samples of full scale `full_scale` (the values `v / full_scale`
 /// mapped to `[-1, 1]`), exactly: each pixel's sum over channels of `|d|` or `d²` of the integer
 /// differences `d` is scaled once (`ae = Σ|d| · 2 / (full_scale · C)`,
 /// `se = Σd² · 4 / (full_scale² · C)`, one correctly rounded f64 division, then f32), so
@@ -62,7 +72,8 @@ pub fn error_map(
 /// `image` and `reconstruction`: `[shape.channels · H · W]` (CHW); returns `[H · W]`.
 ///
 /// # Panics
-/// When a length differs from `shape` (the loader guarantees it).
+/// When a length differs from `shape` (the loader guarantees it), or for
+/// [`ErrorMapKind::Ssim`], which is not a per-pixel difference.
 pub fn integer_error_map(
     image: &[u16],
     reconstruction: &[u16],
@@ -87,6 +98,7 @@ pub fn integer_error_map(
             *sum += match kind {
                 ErrorMapKind::Absolute => difference,
                 ErrorMapKind::Square => difference * difference,
+                ErrorMapKind::Ssim => unreachable!("integer_error_map: SSIM is not a difference"),
             };
         }
     }
@@ -94,8 +106,8 @@ pub fn integer_error_map(
     // rounding.
     let full_scale = f64::from(full_scale);
     let (range, unit) = match kind {
-        ErrorMapKind::Absolute => (2.0, full_scale),
         ErrorMapKind::Square => (4.0, full_scale * full_scale),
+        ErrorMapKind::Absolute | ErrorMapKind::Ssim => (2.0, full_scale),
     };
     let denominator = unit * shape.channels as f64;
     sums.into_iter()
@@ -104,26 +116,30 @@ pub fn integer_error_map(
 }
 
 /// The reconstruction error map of `kind`: exact from the integer samples when the pair has
-/// them ([`integer_error_map`]), else from the values in `[-1, 1]` ([`error_map`]).
+/// them and the kind is a difference ([`integer_error_map`]), else from the values in
+/// `[-1, 1]` ([`error_map`]).
 ///
 /// # Shapes
 /// `image` and `reconstruction`: `[shape.channels · H · W]` (CHW); returns `[H · W]`.
+///
+/// # Errors
+/// As [`error_map`].
 pub fn pair_error_map(
     image: &[f32],
     reconstruction: &[f32],
     integer_samples: Option<&IntegerSamples>,
     shape: ImageShape,
     kind: ErrorMapKind,
-) -> Vec<f32> {
-    match integer_samples {
-        Some(samples) => integer_error_map(
+) -> std::result::Result<Vec<f32>, MetricsError> {
+    match (integer_samples, kind) {
+        (Some(samples), ErrorMapKind::Absolute | ErrorMapKind::Square) => Ok(integer_error_map(
             &samples.image,
             &samples.reconstruction,
             samples.full_scale,
             shape,
             kind,
-        ),
-        None => error_map(image, reconstruction, shape, kind),
+        )),
+        _ => error_map(image, reconstruction, shape, kind),
     }
 }
 
@@ -152,8 +168,9 @@ pub struct ImageScores {
     pub min_score: f32,
 }
 
-/// Scores one image whose map is of `kind` (for reconstructions, the other kind's ECE is
-/// computed from the images too, its map smoothed by the σ `smooth_sigma` the scored map was).
+/// Scores one image whose map is of `kind` (for reconstructions, the ECE of the absolute and
+/// the square error are both computed, a map of another kind than `kind` from the images,
+/// smoothed by the σ `smooth_sigma` the scored map was).
 ///
 /// # Errors
 /// A metric rejecting the data (a non-finite value); the error names `path`.
@@ -181,28 +198,24 @@ pub fn score_sample(
     let (mut ece_ae, mut ece_se, mut ssim_value, mut psnr_value) = (None, None, None, None);
     match &sample.reconstruction {
         Some(reconstruction) => {
-            let other_kind = match kind {
-                ErrorMapKind::Absolute => ErrorMapKind::Square,
-                ErrorMapKind::Square => ErrorMapKind::Absolute,
-            };
-            let other_map = gaussian_smooth(
-                &pair_error_map(
+            // The scored map when it is of that kind, else that kind's map smoothed alike.
+            let map_of = |error_kind: ErrorMapKind| -> Result<std::borrow::Cow<'_, [f32]>> {
+                if error_kind == kind {
+                    return Ok(std::borrow::Cow::Borrowed(sample.map.as_slice()));
+                }
+                let map = pair_error_map(
                     &sample.image,
                     reconstruction,
                     sample.integer_samples.as_ref(),
                     sample.shape,
-                    other_kind,
-                ),
-                sample.shape.plane(),
-                smooth_sigma,
-            )
-            .map_err(metric)?;
-            let (absolute, square) = match kind {
-                ErrorMapKind::Absolute => (&sample.map, &other_map),
-                ErrorMapKind::Square => (&other_map, &sample.map),
+                    error_kind,
+                )
+                .and_then(|map| gaussian_smooth(&map, sample.shape.plane(), smooth_sigma))
+                .map_err(metric)?;
+                Ok(std::borrow::Cow::Owned(map))
             };
-            ece_ae = ece_of(absolute, ErrorMapKind::Absolute)?;
-            ece_se = ece_of(square, ErrorMapKind::Square)?;
+            ece_ae = ece_of(&map_of(ErrorMapKind::Absolute)?, ErrorMapKind::Absolute)?;
+            ece_se = ece_of(&map_of(ErrorMapKind::Square)?, ErrorMapKind::Square)?;
             let image = to_unit_range(&sample.image);
             let reconstruction = to_unit_range(reconstruction);
             if sample.shape.height >= SSIM_WINDOW_PX && sample.shape.width >= SSIM_WINDOW_PX {
@@ -213,6 +226,7 @@ pub fn score_sample(
         None => match kind {
             ErrorMapKind::Absolute => ece_ae = ece_of(&sample.map, kind)?,
             ErrorMapKind::Square => ece_se = ece_of(&sample.map, kind)?,
+            ErrorMapKind::Ssim => {}
         },
     }
     Ok(ImageScores {
@@ -359,7 +373,7 @@ mod tests {
             .enumerate()
             .map(|(i, &x)| if in_square(i) { x + delta } else { x })
             .collect();
-        let map = error_map(&image, &reconstruction, shape, ErrorMapKind::Square);
+        let map = error_map(&image, &reconstruction, shape, ErrorMapKind::Square).expect("map");
         Sample {
             shape,
             image,
@@ -376,13 +390,40 @@ mod tests {
         let image = [0.0, 1.0, 0.5, 0.5, -1.0, -1.0];
         let reconstruction = [1.0, 1.0, 0.5, -0.5, -1.0, 1.0];
         assert_eq!(
-            error_map(&image, &reconstruction, shape, ErrorMapKind::Absolute),
+            error_map(&image, &reconstruction, shape, ErrorMapKind::Absolute).expect("ae"),
             vec![1.0 / 3.0, 1.0]
         );
         assert_eq!(
-            error_map(&image, &reconstruction, shape, ErrorMapKind::Square),
+            error_map(&image, &reconstruction, shape, ErrorMapKind::Square).expect("se"),
             vec![1.0 / 3.0, 5.0 / 3.0]
         );
+        let too_small = error_map(&image, &reconstruction, shape, ErrorMapKind::Ssim);
+        assert!(too_small.is_err(), "an SSIM map needs 11×11 px");
+    }
+
+    #[test]
+    fn the_ssim_map_is_one_minus_the_local_ssim_and_peaks_on_the_change() {
+        let shape = ImageShape::new(1, 16, 16);
+        let image: Vec<f32> = (0..256)
+            .map(|i| ((i * 37) % 17) as f32 / 8.5 - 1.0)
+            .collect();
+        let mut reconstruction = image.clone();
+        reconstruction[8 * 16 + 8] = -reconstruction[8 * 16 + 8] + 0.3;
+        let map = error_map(&image, &reconstruction, shape, ErrorMapKind::Ssim).expect("ssim");
+        let unit = |values: &[f32]| values.iter().map(|v| (v + 1.0) / 2.0).collect::<Vec<_>>();
+        let local = ssim_map(&unit(&image), &unit(&reconstruction), shape).expect("local");
+        assert!(
+            map.iter()
+                .zip(&local)
+                .all(|(m, l)| (m - (1.0 - l)).abs() < 1e-7)
+        );
+        let peak = map
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i);
+        assert_eq!(peak, Some(8 * 16 + 8));
+        assert!(map[0].abs() < 1e-6, "far from the change the images agree");
     }
 
     #[test]

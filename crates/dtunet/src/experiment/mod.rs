@@ -124,10 +124,11 @@ impl DetectSettings {
         match self.map.as_str() {
             "se" => Ok(ErrorMapKind::Square),
             "ae" => Ok(ErrorMapKind::Absolute),
+            "ssim" => Ok(ErrorMapKind::Ssim),
             other => Err(DtunetError::InvalidParameter {
                 name: "map",
                 found: format!("{other:?}"),
-                expected: "se or ae".into(),
+                expected: "se, ae or ssim".into(),
             }),
         }
     }
