@@ -137,7 +137,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         checkpoint: run_folder.clone(),
         dataset,
         out: detect_out.clone(),
-        t_lambda,
+        t_lambda: vec![t_lambda],
         samples,
         steps: None,
         batch_size: 8,

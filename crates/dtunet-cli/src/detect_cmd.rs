@@ -31,9 +31,10 @@ pub struct DetectArgs {
     /// Output folder: inputs/, reconstructions/, masks/, maps/ (.npy) and the report.
     #[arg(long)]
     pub out: PathBuf,
-    /// Partial-diffusion depth t_λ (a step of the chain, 0..T).
-    #[arg(long, default_value_t = 250)]
-    pub t_lambda: usize,
+    /// Partial-diffusion depth t_λ (a step of the chain, 0..T); several, comma-separated
+    /// (100,250,400), average the maps of a reconstruction from each depth.
+    #[arg(long, default_value = "250", value_delimiter = ',')]
+    pub t_lambda: Vec<usize>,
     /// Independent reconstructions averaged per image (batched together).
     #[arg(long, default_value_t = 1)]
     pub samples: usize,
@@ -125,7 +126,7 @@ pub fn run_detection(args: &DetectArgs) -> Result<DetectOutputs> {
     let model = &trained.config.model;
     let dataset = args.dataset.open(model.img_size, model.channels)?;
     let mut config = DetectConfig {
-        t_lambda: args.t_lambda,
+        t_lambdas: args.t_lambda.clone(),
         samples: args.samples,
         strided_steps: args.steps,
         batch_size: args.batch_size,

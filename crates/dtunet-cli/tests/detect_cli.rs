@@ -105,6 +105,41 @@ fn the_quick_demo_trains_detects_and_reports() {
         "{markdown}"
     );
 
+    // Two depths: the first depth's reconstruction is the demo's (same depth, same seed),
+    // the map is averaged with the second depth's, so it is scored from maps/.
+    let depths = folder.path().join("depths");
+    dtunet()
+        .args([
+            "detect",
+            "--checkpoint",
+            path(&run),
+            "--data",
+            path(&out.join("data")),
+        ])
+        .args([
+            "--layout",
+            "mvtec",
+            "--out",
+            path(&depths),
+            "--t-lambda",
+            "20,10",
+        ])
+        .assert()
+        .success();
+    let depths_summary: Value =
+        serde_json::from_str(&fs::read_to_string(depths.join("summary.json")).expect("json"))
+            .expect("summary");
+    assert_eq!(depths_summary["map_source"], "maps", "{depths_summary}");
+    let file = |folder: &Path, name: &str| fs::read(folder.join(name)).expect(name);
+    assert_eq!(
+        file(&depths, "reconstructions/tumor_000.png"),
+        file(&detect, "reconstructions/tumor_000.png")
+    );
+    assert_ne!(
+        file(&depths, "maps/tumor_000.npy"),
+        file(&detect, "maps/tumor_000.npy")
+    );
+
     // Bad input: t_λ beyond the chain, a missing checkpoint, a non-empty --out.
     let data = out.join("data");
     let base = ["detect", "--data", path(&data), "--layout", "mvtec"];

@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use dtunet_metrics::{CalibratedThresholds, MapShape, gaussian_smooth};
 use rayon::prelude::*;
 
-use super::{DetectConfig, TrainedModel, load_guidance, reconstruct_chunk, sample_map};
+use super::{DetectConfig, TrainedModel, check_depths, load_guidance, reconstruct_and_map};
 use crate::data::{Dataset, Sample, Split};
 use crate::diffusion::{DiffusionSchedule, GaussianDiffusion, Guidance};
 use crate::error::{DtunetError, Result};
@@ -100,12 +100,12 @@ pub fn calibrate(
     }
     let train = &trained.config;
     let schedule = DiffusionSchedule::new(train.diffusion.beta_schedule()?, train.diffusion.steps)?;
-    schedule.check_t_lambda(config.t_lambda)?;
+    check_depths(&schedule, &config.t_lambdas)?;
     let diffusion = GaussianDiffusion::new(schedule, device);
     let guidance = load_guidance(config, trained, device)?;
     let mut maps = Vec::with_capacity(images.len());
     for (chunk_index, chunk) in images.chunks(config.batch_size.max(1)).enumerate() {
-        let reconstructions = reconstruct_chunk(
+        let (_, raw_maps) = reconstruct_and_map(
             trained,
             &diffusion,
             chunk,
@@ -114,20 +114,16 @@ pub fn calibrate(
             guidance.as_ref().map(|g| g as &dyn Guidance),
             device,
         )?;
-        let image_len = chunk[0].image.len();
         let chunk_maps = chunk
             .par_iter()
-            .zip(reconstructions.par_chunks(image_len))
-            .map(|(sample, reconstruction)| {
+            .zip(&raw_maps)
+            .map(|(sample, map)| {
                 let shape = MapShape::new(sample.size.height as usize, sample.size.width as usize);
-                gaussian_smooth(
-                    &sample_map(sample, reconstruction, config)?,
-                    shape,
-                    config.smooth_sigma,
-                )
-                .map_err(|source| DtunetError::Metric {
-                    path: sample.info.source.clone(),
-                    source,
+                gaussian_smooth(map, shape, config.smooth_sigma).map_err(|source| {
+                    DtunetError::Metric {
+                        path: sample.info.source.clone(),
+                        source,
+                    }
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -35,8 +35,9 @@ use crate::training::{CLASSIFIER_FILE, TrainConfig};
 /// How to detect.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectConfig {
-    /// Partial-diffusion depth `t_λ` (a step of the chain, `0..T`).
-    pub t_lambda: usize,
+    /// Partial-diffusion depths `t_λ` (steps of the chain, `0..T`; at least one): the map is
+    /// the mean of the maps at every depth; the reconstruction written is the first depth's.
+    pub t_lambdas: Vec<usize>,
     /// Independent reconstructions averaged per image (run as one batch).
     pub samples: usize,
     /// Network evaluations of a strided (DDIM, η = 0) chain; `None` runs all `t_λ + 1` steps.
@@ -113,7 +114,7 @@ pub fn detect(
 ) -> Result<DetectOutputs> {
     let train = &trained.config;
     let schedule = DiffusionSchedule::new(train.diffusion.beta_schedule()?, train.diffusion.steps)?;
-    schedule.check_t_lambda(config.t_lambda)?;
+    check_depths(&schedule, &config.t_lambdas)?;
     for (name, value) in [
         ("--samples", config.samples),
         ("--batch-size", config.batch_size),
@@ -146,7 +147,7 @@ pub fn detect(
             .par_iter()
             .map(|&index| dataset.get(Split::Test, index))
             .collect::<Result<_>>()?;
-        let reconstructions = reconstruct_chunk(
+        let (reconstructions, maps) = reconstruct_and_map(
             trained,
             &diffusion,
             &samples,
@@ -159,14 +160,16 @@ pub fn detect(
         samples
             .par_iter()
             .zip(reconstructions.par_chunks(image_len))
-            .try_for_each(|(sample, reconstruction)| {
-                folders.write(sample, reconstruction, config)
+            .zip(&maps)
+            .try_for_each(|((sample, reconstruction), map)| {
+                folders.write(sample, reconstruction, map)
             })?;
         progress(DetectProgress::Reconstructed(samples.len()));
     }
     let reconstruction_seconds = started.elapsed().as_secs_f64();
 
-    let source = if config.foreground {
+    // Maps that are not one reconstruction's error are scored from maps/.
+    let source = if config.foreground || config.t_lambdas.len() > 1 {
         MapSource::Maps(folders.maps.clone())
     } else {
         MapSource::Reconstructions(folders.reconstructions.clone())
@@ -195,13 +198,76 @@ pub fn detect(
     })
 }
 
-/// The averaged reconstructions of `samples` (`[B·C·H·W]`, CHW per image), their noise drawn
-/// from `seed` (one noise instance per averaged run: the `n` runs of a batch are independent).
+/// Refuses an empty list of depths or a depth beyond the chain.
+fn check_depths(schedule: &DiffusionSchedule, t_lambdas: &[usize]) -> Result<()> {
+    if t_lambdas.is_empty() {
+        return Err(DtunetError::InvalidParameter {
+            name: "--t-lambda",
+            found: "no depth".into(),
+            expected: "one or more depths, e.g. 250 or 100,250,400".into(),
+        });
+    }
+    t_lambdas
+        .iter()
+        .try_for_each(|&t_lambda| schedule.check_t_lambda(t_lambda))
+}
+
+/// The reconstructions of `samples` at the first depth of `config.t_lambdas`
+/// (`[B·C·H·W]`) and each sample's anomaly map (`[H · W]`, [`sample_map`]) averaged over all
+/// its depths. The first depth's noise is drawn from `seed`, each further depth's from a seed
+/// derived from it.
+fn reconstruct_and_map(
+    trained: &TrainedModel,
+    diffusion: &GaussianDiffusion,
+    samples: &[Sample],
+    config: &DetectConfig,
+    seed: u64,
+    guidance: Option<&dyn Guidance>,
+    device: &Device,
+) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+    let image_len = samples[0].image.len();
+    let mut first_reconstructions = None;
+    let mut maps: Vec<Vec<f32>> = Vec::new();
+    for (depth_index, &t_lambda) in config.t_lambdas.iter().enumerate() {
+        let depth_seed = match depth_index {
+            0 => seed,
+            index => derive_seed(seed, Purpose::Samples, index as u64),
+        };
+        let reconstructions = reconstruct_chunk(
+            trained, diffusion, samples, config, t_lambda, depth_seed, guidance, device,
+        )?;
+        let depth_maps = samples
+            .par_iter()
+            .zip(reconstructions.par_chunks(image_len))
+            .map(|(sample, reconstruction)| sample_map(sample, reconstruction, config))
+            .collect::<Result<Vec<_>>>()?;
+        if maps.is_empty() {
+            maps = depth_maps;
+        } else {
+            for (total, depth_map) in maps.iter_mut().zip(depth_maps) {
+                total.iter_mut().zip(depth_map).for_each(|(t, v)| *t += v);
+            }
+        }
+        first_reconstructions.get_or_insert(reconstructions);
+    }
+    let depths = config.t_lambdas.len() as f32;
+    if depths > 1.0 {
+        maps.iter_mut()
+            .for_each(|map| map.iter_mut().for_each(|value| *value /= depths));
+    }
+    Ok((first_reconstructions.unwrap_or_default(), maps))
+}
+
+/// The averaged reconstructions of `samples` (`[B·C·H·W]`, CHW per image) from depth
+/// `t_lambda`, their noise drawn from `seed` (one noise instance per averaged run: the `n`
+/// runs of a batch are independent).
+#[allow(clippy::too_many_arguments)]
 fn reconstruct_chunk(
     trained: &TrainedModel,
     diffusion: &GaussianDiffusion,
     samples: &[Sample],
     config: &DetectConfig,
+    t_lambda: usize,
     seed: u64,
     guidance: Option<&dyn Guidance>,
     device: &Device,
@@ -217,17 +283,20 @@ fn reconstruct_chunk(
     let mut noise =
         NoiseSampler::new(noise_config, seed, device)?.with_independent_groups(config.samples)?;
     reconstruct_batch(
-        trained, diffusion, samples, config, &mut noise, guidance, device,
+        trained, diffusion, samples, config, t_lambda, &mut noise, guidance, device,
     )
 }
 
-/// The averaged reconstructions of `samples` (`[B·C·H·W]`, CHW per image): the `n` runs of
-/// every image go through the chain together as one batch of `n·B`.
+/// The averaged reconstructions of `samples` (`[B·C·H·W]`, CHW per image) from depth
+/// `t_lambda`: the `n` runs of every image go through the chain together as one batch of
+/// `n·B`.
+#[allow(clippy::too_many_arguments)]
 fn reconstruct_batch(
     trained: &TrainedModel,
     diffusion: &GaussianDiffusion,
     samples: &[Sample],
     config: &DetectConfig,
+    t_lambda: usize,
     noise: &mut NoiseSampler,
     guidance: Option<&dyn Guidance>,
     device: &Device,
@@ -259,18 +328,12 @@ fn reconstruct_batch(
         Some(k) => diffusion.reconstruct_strided(
             &trained.model,
             x_start,
-            config.t_lambda,
+            t_lambda,
             k,
             &conditioning,
             noise,
         )?,
-        None => diffusion.reconstruct(
-            &trained.model,
-            x_start,
-            config.t_lambda,
-            &conditioning,
-            noise,
-        )?,
+        None => diffusion.reconstruct(&trained.model, x_start, t_lambda, &conditioning, noise)?,
     };
     let averaged = reconstruction
         .reshape([n, batch, channels, height, width])
@@ -390,7 +453,7 @@ impl OutputFolders {
 
     /// Writes the input, reconstruction, mask and raw map of one image under a stem made of
     /// its dataset id (`test/tumor/003.png` → `tumor_003`).
-    fn write(&self, sample: &Sample, reconstruction: &[f32], config: &DetectConfig) -> Result<()> {
+    fn write(&self, sample: &Sample, reconstruction: &[f32], map: &[f32]) -> Result<()> {
         let stem = output_stem(&sample.info.id);
         let channels = sample.channels.count();
         let (height, width) = (sample.size.height, sample.size.width);
@@ -417,10 +480,7 @@ impl OutputFolders {
                 pixels,
             )?;
         }
-        let map: Vec<f64> = sample_map(sample, reconstruction, config)?
-            .into_iter()
-            .map(f64::from)
-            .collect();
+        let map: Vec<f64> = map.iter().copied().map(f64::from).collect();
         write_npy_f64(
             &self.maps.join(format!("{stem}.npy")),
             &[u64::from(height), u64::from(width)],

@@ -136,7 +136,7 @@ impl DetectSettings {
     /// The detection configuration writing into `out` (replacing an interrupted attempt).
     pub fn to_config(&self, out: PathBuf) -> Result<DetectConfig> {
         Ok(DetectConfig {
-            t_lambda: self.t_lambda,
+            t_lambdas: vec![self.t_lambda],
             samples: self.samples,
             strided_steps: self.strided_steps,
             batch_size: self.batch_size,
