@@ -24,8 +24,7 @@ fn quick_demo(out: &Path) -> Value {
         .success()
         .stdout(predicate::str::contains("AUROC (pooled pixels)"))
         .stdout(predicate::str::contains("report.html"));
-    let text = fs::read_to_string(out.join("summary.json")).expect("summary.json");
-    serde_json::from_str(&text).expect("valid json")
+    summary_of(out)
 }
 
 #[test]
@@ -95,9 +94,7 @@ fn the_quick_demo_trains_detects_and_reports() {
         .assert()
         .success()
         .stdout(predicate::str::contains("reconstructed 8 images"));
-    let strided_summary: Value =
-        serde_json::from_str(&fs::read_to_string(strided.join("summary.json")).expect("json"))
-            .expect("summary");
+    let strided_summary = summary_of(&strided);
     assert_eq!(strided_summary["smooth_sigma"], 1.0, "{strided_summary}");
     let markdown = fs::read_to_string(strided.join("summary.md")).expect("summary.md");
     assert!(
@@ -126,9 +123,7 @@ fn the_quick_demo_trains_detects_and_reports() {
         ])
         .assert()
         .success();
-    let depths_summary: Value =
-        serde_json::from_str(&fs::read_to_string(depths.join("summary.json")).expect("json"))
-            .expect("summary");
+    let depths_summary = summary_of(&depths);
     assert_eq!(depths_summary["map_source"], "maps", "{depths_summary}");
     let file = |folder: &Path, name: &str| fs::read(folder.join(name)).expect(name);
     assert_eq!(
