@@ -70,6 +70,9 @@ pub enum MapKind {
     /// 1 − local SSIM (11 px Gaussian window, σ 1.5) of input and reconstruction, channel
     /// mean; images of at least 11×11 px.
     Ssim,
+    /// detect only: 1 − cosine similarity of the denoiser's mid-level features of input and
+    /// reconstruction (at t = 0), upsampled bilinearly; eval scores such maps with --maps.
+    Feature,
 }
 
 pub fn parse_threshold_arg(text: &str) -> Result<Threshold, String> {
@@ -113,6 +116,7 @@ impl MapKind {
             MapKind::Se => ErrorMapKind::Square,
             MapKind::Ae => ErrorMapKind::Absolute,
             MapKind::Ssim => ErrorMapKind::Ssim,
+            MapKind::Feature => ErrorMapKind::Feature,
         }
     }
 }

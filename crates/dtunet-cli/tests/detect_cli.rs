@@ -135,6 +135,50 @@ fn the_quick_demo_trains_detects_and_reports() {
         file(&detect, "maps/tumor_000.npy")
     );
 
+    // The feature-space map: the denoiser's own mid-level features of input and
+    // reconstruction; same reconstructions as the demo, another map, scored from maps/.
+    let features = folder.path().join("features");
+    dtunet()
+        .args([
+            "detect",
+            "--checkpoint",
+            path(&run),
+            "--data",
+            path(&out.join("data")),
+        ])
+        .args([
+            "--layout",
+            "mvtec",
+            "--out",
+            path(&features),
+            "--t-lambda",
+            "20",
+        ])
+        .args(["--map", "feature"])
+        .assert()
+        .success();
+    let features_summary = summary_of(&features);
+    assert_eq!(features_summary["map"], "feature", "{features_summary}");
+    assert_eq!(features_summary["map_source"], "maps");
+    assert!(features_summary["auroc_pooled"].as_f64().is_some());
+    assert_eq!(
+        file(&features, "reconstructions/tumor_000.png"),
+        file(&detect, "reconstructions/tumor_000.png")
+    );
+    assert_ne!(
+        file(&features, "maps/tumor_000.npy"),
+        file(&detect, "maps/tumor_000.npy")
+    );
+    // eval cannot make one from reconstructions and says where it comes from.
+    dtunet()
+        .args(["eval", "--images", path(&detect.join("inputs"))])
+        .args(["--recon", path(&detect.join("reconstructions"))])
+        .args(["--masks", path(&detect.join("masks")), "--map", "feature"])
+        .args(["--out", path(&folder.path().join("no-features"))])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("detect --map feature"));
+
     // Bad input: t_λ beyond the chain, a missing checkpoint, a non-empty --out.
     let data = out.join("data");
     let base = ["detect", "--data", path(&data), "--layout", "mvtec"];

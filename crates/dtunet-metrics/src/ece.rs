@@ -26,13 +26,16 @@ pub enum ErrorMapKind {
     Square,
     /// `1 − local SSIM` of the images mapped to `[0, 1]` ([`crate::ssim_map`]), in `[0, 2]`.
     Ssim,
+    /// `1 − cosine similarity` of a network's feature maps of the image and of its
+    /// reconstruction, upsampled to the image, in `[0, 2]`; computed where the network is.
+    Feature,
 }
 
 impl ErrorMapKind {
     /// The largest value the error can take for images in `[-1, 1]`.
     pub fn max_value(self) -> f64 {
         match self {
-            Self::Absolute | Self::Ssim => 2.0,
+            Self::Absolute | Self::Ssim | Self::Feature => 2.0,
             Self::Square => 4.0,
         }
     }

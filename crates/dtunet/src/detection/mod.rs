@@ -13,6 +13,8 @@ mod source;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use dtunet_metrics::{ErrorMapKind, ImageShape, Threshold};
 use rayon::prelude::*;
@@ -169,7 +171,10 @@ pub fn detect(
     let reconstruction_seconds = started.elapsed().as_secs_f64();
 
     // Maps that are not one reconstruction's error are scored from maps/.
-    let source = if config.foreground || config.t_lambdas.len() > 1 {
+    let source = if config.foreground
+        || config.t_lambdas.len() > 1
+        || config.map_kind == ErrorMapKind::Feature
+    {
         MapSource::Maps(folders.maps.clone())
     } else {
         MapSource::Reconstructions(folders.reconstructions.clone())
@@ -236,11 +241,19 @@ fn reconstruct_and_map(
         let reconstructions = reconstruct_chunk(
             trained, diffusion, samples, config, t_lambda, depth_seed, guidance, device,
         )?;
-        let depth_maps = samples
-            .par_iter()
-            .zip(reconstructions.par_chunks(image_len))
-            .map(|(sample, reconstruction)| sample_map(sample, reconstruction, config))
-            .collect::<Result<Vec<_>>>()?;
+        let depth_maps = if config.map_kind == ErrorMapKind::Feature {
+            feature_maps(trained, samples, &reconstructions, device)?
+                .into_iter()
+                .zip(samples)
+                .map(|(map, sample)| within_foreground(map, sample, config))
+                .collect()
+        } else {
+            samples
+                .par_iter()
+                .zip(reconstructions.par_chunks(image_len))
+                .map(|(sample, reconstruction)| sample_map(sample, reconstruction, config))
+                .collect::<Result<Vec<_>>>()?
+        };
         if maps.is_empty() {
             maps = depth_maps;
         } else {
@@ -497,13 +510,18 @@ fn sample_map(sample: &Sample, reconstruction: &[f32], config: &DetectConfig) ->
         sample.size.height as usize,
         sample.size.width as usize,
     );
-    let mut map =
+    let map =
         error_map(&sample.image, reconstruction, shape, config.map_kind).map_err(|source| {
             DtunetError::Metric {
                 path: sample.info.source.clone(),
                 source,
             }
         })?;
+    Ok(within_foreground(map, sample, config))
+}
+
+/// `map` zeroed outside the sample's foreground when `config.foreground` asks.
+fn within_foreground(mut map: Vec<f32>, sample: &Sample, config: &DetectConfig) -> Vec<f32> {
     if config.foreground
         && let Some(foreground) = &sample.foreground
     {
@@ -513,8 +531,61 @@ fn sample_map(sample: &Sample, reconstruction: &[f32], config: &DetectConfig) ->
             }
         }
     }
-    Ok(map)
+    map
 }
+
+/// The feature-space maps of `samples` (`[H · W]` each): `1 − cosine similarity` of the
+/// denoiser's mid-level features ([`crate::models::Denoiser::mid_features`]) of each input and
+/// of its reconstruction, both at t = 0, upsampled bilinearly to the image. No other network
+/// is involved.
+///
+/// # Shapes
+/// `reconstructions`: `[B · C · H · W]`, in the order of `samples`.
+fn feature_maps(
+    trained: &TrainedModel,
+    samples: &[Sample],
+    reconstructions: &[f32],
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
+    let n = samples.len();
+    let first = &samples[0];
+    let (channels, height, width) = (
+        first.channels.count(),
+        first.size.height as usize,
+        first.size.width as usize,
+    );
+    let mut pixels = Vec::with_capacity(2 * reconstructions.len());
+    for sample in samples {
+        pixels.extend_from_slice(&sample.image);
+    }
+    pixels.extend_from_slice(reconstructions);
+    let both = Tensor::<4>::from_data(
+        TensorData::new(pixels, [2 * n, channels, height, width]),
+        device,
+    );
+    let features = trained
+        .model
+        .mid_features(both, Tensor::<1>::zeros([2 * n], device), None);
+    let inputs = features.clone().narrow(0, 0, n);
+    let rebuilt = features.narrow(0, n, n);
+    let dot = (inputs.clone() * rebuilt.clone()).sum_dim(1);
+    let norms = (inputs.powi_scalar(2).sum_dim(1) * rebuilt.powi_scalar(2).sum_dim(1)).sqrt();
+    let distance = (dot / norms.add_scalar(FEATURE_NORM_EPS))
+        .neg()
+        .add_scalar(1.0);
+    let upsampled = interpolate(
+        distance,
+        InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size([height, width]),
+    );
+    Ok(tensor_values(upsampled)?
+        .chunks_exact(height * width)
+        .map(<[f32]>::to_vec)
+        .collect())
+}
+
+/// Added to the product of the feature norms so that an all-zero feature vector gives
+/// distance 1 instead of a division by zero.
+const FEATURE_NORM_EPS: f32 = 1e-12;
 
 /// A file stem from a dataset id: the path below the split folder with `/` → `_` and the
 /// extension dropped (`test/tumor/003.png` → `tumor_003`, `case1/z080` → `case1_z080`).

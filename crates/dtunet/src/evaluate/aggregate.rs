@@ -270,11 +270,11 @@ pub fn summarize(
         )
     };
     let count = |test: fn(&ImageRow) -> bool| rows.iter().filter(|row| test(row)).count();
-    // The ECE of the map's own kind; an SSIM map has none, so nothing is skipped.
+    // The ECE of the map's own kind; SSIM and feature maps have none, so nothing is skipped.
     let own_ece = match setting.map_kind {
         ErrorMapKind::Absolute => |row: &ImageRow| row.scores.ece_ae,
         ErrorMapKind::Square => |row: &ImageRow| row.scores.ece_se,
-        ErrorMapKind::Ssim => |_: &ImageRow| Some(0.0),
+        ErrorMapKind::Ssim | ErrorMapKind::Feature => |_: &ImageRow| Some(0.0),
     };
     let ranking = pooled.ranking;
     Ok(Summary {
@@ -341,6 +341,7 @@ pub fn map_name(kind: ErrorMapKind) -> &'static str {
         ErrorMapKind::Absolute => "ae",
         ErrorMapKind::Square => "se",
         ErrorMapKind::Ssim => "ssim",
+        ErrorMapKind::Feature => "feature",
     }
 }
 

@@ -23,7 +23,8 @@ use crate::error::{DtunetError, Result};
 ///
 /// # Errors
 /// [`ErrorMapKind::Ssim`] on an image smaller than the 11×11 window or with a non-finite
-/// value.
+/// value; [`ErrorMapKind::Feature`], which needs the network (`dtunet detect --map feature`
+/// writes such maps, scored from `maps/`).
 ///
 /// # Panics
 /// When a length differs from `shape` (the loader guarantees it).
@@ -39,6 +40,14 @@ pub fn error_map(
         image.len(),
         reconstruction.len()
     );
+    if kind == ErrorMapKind::Feature {
+        return Err(MetricsError::InvalidParameter {
+            name: "map",
+            found: "feature".into(),
+            expected: "se, ae or ssim from images and reconstructions; a feature map needs the \
+                       network: make it with dtunet detect --map feature and score its maps/",
+        });
+    }
     if kind == ErrorMapKind::Ssim {
         let similarity = ssim_map(&to_unit_range(image), &to_unit_range(reconstruction), shape)?;
         return Ok(similarity.into_iter().map(|value| 1.0 - value).collect());
@@ -53,7 +62,9 @@ pub fn error_map(
             let difference = x - x_hat;
             *error += match kind {
                 ErrorMapKind::Square => difference * difference,
-                ErrorMapKind::Absolute | ErrorMapKind::Ssim => difference.abs(),
+                ErrorMapKind::Absolute | ErrorMapKind::Ssim | ErrorMapKind::Feature => {
+                    difference.abs()
+                }
             };
         }
     }
@@ -98,7 +109,9 @@ pub fn integer_error_map(
             *sum += match kind {
                 ErrorMapKind::Absolute => difference,
                 ErrorMapKind::Square => difference * difference,
-                ErrorMapKind::Ssim => unreachable!("integer_error_map: SSIM is not a difference"),
+                ErrorMapKind::Ssim | ErrorMapKind::Feature => {
+                    unreachable!("integer_error_map: {kind:?} is not a difference")
+                }
             };
         }
     }
@@ -107,7 +120,7 @@ pub fn integer_error_map(
     let full_scale = f64::from(full_scale);
     let (range, unit) = match kind {
         ErrorMapKind::Square => (4.0, full_scale * full_scale),
-        ErrorMapKind::Absolute | ErrorMapKind::Ssim => (2.0, full_scale),
+        ErrorMapKind::Absolute | ErrorMapKind::Ssim | ErrorMapKind::Feature => (2.0, full_scale),
     };
     let denominator = unit * shape.channels as f64;
     sums.into_iter()
@@ -226,7 +239,7 @@ pub fn score_sample(
         None => match kind {
             ErrorMapKind::Absolute => ece_ae = ece_of(&sample.map, kind)?,
             ErrorMapKind::Square => ece_se = ece_of(&sample.map, kind)?,
-            ErrorMapKind::Ssim => {}
+            ErrorMapKind::Ssim | ErrorMapKind::Feature => {}
         },
     }
     Ok(ImageScores {

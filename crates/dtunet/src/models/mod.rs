@@ -70,11 +70,81 @@ impl Denoiser {
     }
 }
 
+impl Denoiser {
+    /// The network's mid-level feature map of `x_t` `[B, F, h, w]`: the mid block's patch
+    /// tokens (DTU-Net, U-ViT; `h = H/p`) or the UNet's middle block output.
+    pub fn mid_features(
+        &self,
+        x_t: Tensor<4>,
+        t: Tensor<1>,
+        y: Option<Tensor<1, Int>>,
+    ) -> Tensor<4> {
+        match self {
+            Self::Transformer(net) => net.mid_features(x_t, t, y),
+            Self::Unet(net) => net.mid_features(x_t, t, y),
+        }
+    }
+}
+
 impl NoisePredictor for Denoiser {
     fn predict_noise(&self, x_t: Tensor<4>, t: Tensor<1>, y: Option<Tensor<1, Int>>) -> Tensor<4> {
         match self {
             Self::Transformer(net) => net.forward(x_t, t, y),
             Self::Unet(net) => net.forward(x_t, t, y),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mid_features_are_a_coarse_feature_map_of_every_backbone() {
+        let device = Device::flex();
+        let transformer = ModelConfig {
+            img_size: 16,
+            patch_size: 4,
+            embed_dim: 16,
+            depth: 2,
+            heads: 2,
+            ..ModelConfig::default()
+        };
+        let unet = ModelConfig {
+            arch: Architecture::Unet,
+            img_size: 16,
+            unet_channels: 32,
+            unet_res_blocks: 1,
+            unet_attention_resolutions: vec![],
+            ..ModelConfig::default()
+        };
+        let x = Tensor::<1>::from_floats(
+            (0..2 * 16 * 24)
+                .map(|i| (i as f32 * 0.37).sin())
+                .collect::<Vec<_>>()
+                .as_slice(),
+            &device,
+        )
+        .reshape([2, 1, 16, 24]);
+        let t = Tensor::<1>::zeros([2], &device);
+        let features = Denoiser::new(&transformer, &device)
+            .expect("valid")
+            .mid_features(x.clone(), t.clone(), None);
+        assert_eq!(features.dims(), [2, 16, 4, 6], "D × (H/p) × (W/p)");
+        let net = Denoiser::new(&unet, &device).expect("valid");
+        let features = net.mid_features(x.clone(), t.clone(), None);
+        let [batch, channels, height, width] = features.dims();
+        assert_eq!(
+            (batch, channels),
+            (2, 32 * unet.unet_channel_multipliers()[1])
+        );
+        let factor = 1 << (unet.unet_channel_multipliers().len() - 1);
+        assert_eq!((height, width), (16 / factor, 24 / factor));
+        let other = x.clone().flip([3]);
+        let differs = net.mid_features(other, t, None) - features;
+        assert!(
+            differs.abs().max().into_scalar::<f32>() > 0.0,
+            "input-dependent"
+        );
     }
 }

@@ -195,6 +195,47 @@ impl TransformerUNet {
     pub fn forward(&self, x_t: Tensor<4>, t: Tensor<1>, y: Option<Tensor<1, Int>>) -> Tensor<4> {
         let [batch, channels, height, width] = x_t.dims();
         let p = self.patch_size;
+        let (mut tokens, mut skips, layout) = self.encode(x_t, t, y);
+        for block in &self.out_blocks {
+            tokens = block.forward(tokens, skips.pop(), layout);
+        }
+        let patches = self.decoder_pred.forward(self.norm.forward(tokens));
+        let patches = patches.narrow(1, self.extras, layout.grid_h * layout.grid_w);
+        let image = patches
+            .reshape([batch, layout.grid_h, layout.grid_w, p, p, channels])
+            .permute([0, 5, 1, 3, 2, 4])
+            .reshape([batch, channels, height, width]);
+        debug_assert_eq!(channels, self.channels);
+        self.final_layer.forward(image)
+    }
+
+    /// The mid block's patch tokens as a feature map `[B, D, H/p, W/p]` (the network's most
+    /// abstract view of `x_t`), for the same inputs as [`Self::forward`].
+    pub fn mid_features(
+        &self,
+        x_t: Tensor<4>,
+        t: Tensor<1>,
+        y: Option<Tensor<1, Int>>,
+    ) -> Tensor<4> {
+        let batch = x_t.dims()[0];
+        let (tokens, _, layout) = self.encode(x_t, t, y);
+        let dim = tokens.dims()[2];
+        tokens
+            .narrow(1, self.extras, layout.grid_h * layout.grid_w)
+            .reshape([batch, layout.grid_h, layout.grid_w, dim])
+            .permute([0, 3, 1, 2])
+    }
+
+    /// The tokens `[B, extras + tokens, D]` after the in blocks and the mid block, the in
+    /// blocks' outputs for the skips, and the token layout.
+    fn encode(
+        &self,
+        x_t: Tensor<4>,
+        t: Tensor<1>,
+        y: Option<Tensor<1, Int>>,
+    ) -> (Tensor<3>, Vec<Tensor<3>>, TokenLayout) {
+        let [batch, _, height, width] = x_t.dims();
+        let p = self.patch_size;
         let layout = TokenLayout {
             extras: self.extras,
             grid_h: height / p,
@@ -222,17 +263,7 @@ impl TransformerUNet {
             skips.push(tokens.clone());
         }
         tokens = self.mid_block.forward(tokens, None, layout);
-        for block in &self.out_blocks {
-            tokens = block.forward(tokens, skips.pop(), layout);
-        }
-        let patches = self.decoder_pred.forward(self.norm.forward(tokens));
-        let patches = patches.narrow(1, self.extras, layout.grid_h * layout.grid_w);
-        let image = patches
-            .reshape([batch, layout.grid_h, layout.grid_w, p, p, channels])
-            .permute([0, 5, 1, 3, 2, 4])
-            .reshape([batch, channels, height, width]);
-        debug_assert_eq!(channels, self.channels);
-        self.final_layer.forward(image)
+        (tokens, skips, layout)
     }
 }
 

@@ -444,6 +444,32 @@ impl UNet {
     /// If H or W is not a multiple of `2^(levels − 1)` (check inputs with
     /// [`ModelConfig::check_input`]).
     pub fn forward(&self, x_t: Tensor<4>, t: Tensor<1>, y: Option<Tensor<1, Int>>) -> Tensor<4> {
+        let (mut h, skips, emb) = self.encode(x_t, t, y);
+        for (block, skip) in self.output_blocks.iter().zip(skips.into_iter().rev()) {
+            let joined = Tensor::cat(vec![h, skip], 1); // [B, C_h + C_skip, H', W']
+            h = forward_block(block, joined, &emb);
+        }
+        self.out_conv.forward(silu(self.out_norm.forward(h)))
+    }
+
+    /// The middle block's output `[B, C_mid, H/f, W/f]` (f the downsampling factor), the
+    /// network's most abstract view of `x_t`, for the same inputs as [`Self::forward`].
+    pub fn mid_features(
+        &self,
+        x_t: Tensor<4>,
+        t: Tensor<1>,
+        y: Option<Tensor<1, Int>>,
+    ) -> Tensor<4> {
+        self.encode(x_t, t, y).0
+    }
+
+    /// The middle block's output, the input blocks' outputs for the skips, and the embedding.
+    fn encode(
+        &self,
+        x_t: Tensor<4>,
+        t: Tensor<1>,
+        y: Option<Tensor<1, Int>>,
+    ) -> (Tensor<4>, Vec<Tensor<4>>, Tensor<2>) {
         let [batch, _, height, width] = x_t.dims();
         let factor = self.downsample_factor;
         assert!(
@@ -466,11 +492,7 @@ impl UNet {
             skips.push(h.clone());
         }
         h = forward_block(&self.middle_block, h, &emb);
-        for (block, skip) in self.output_blocks.iter().zip(skips.into_iter().rev()) {
-            let joined = Tensor::cat(vec![h, skip], 1); // [B, C_h + C_skip, H', W']
-            h = forward_block(block, joined, &emb);
-        }
-        self.out_conv.forward(silu(self.out_norm.forward(h)))
+        (h, skips, emb)
     }
 }
 
