@@ -44,7 +44,9 @@ pub struct DetectArgs {
     /// Test images per batch.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
-    /// Anomaly map: square error (se) or absolute error (ae), averaged over channels.
+    /// Anomaly map: square (se) or absolute (ae) error averaged over channels, 1 − local SSIM
+    /// (ssim), or the distance of the denoiser's own features of input and reconstruction
+    /// (feature).
     #[arg(long, value_enum, default_value_t = MapKind::Se)]
     pub map: MapKind,
     /// Binarisation: otsu, fixed:V, percentile:P or best (best pooled Dice).

@@ -31,8 +31,8 @@ pub struct EvalArgs {
     /// Folder of ground-truth masks, x_mask.png or x.png (anomalous where > 0).
     #[arg(long)]
     masks: PathBuf,
-    /// Anomaly map: square error (se) or absolute error (ae), averaged over channels; with
-    /// --maps, the kind the maps hold (used for ECE).
+    /// Anomaly map: square (se) or absolute (ae) error averaged over channels, or 1 − local
+    /// SSIM (ssim); with --maps, the kind the maps hold (used for ECE; also feature).
     #[arg(long, value_enum, default_value_t = MapKind::Se)]
     map: MapKind,
     /// Binarisation: otsu (per image), fixed:V, percentile:P (per image, P in 0..=100) or

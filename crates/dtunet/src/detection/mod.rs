@@ -1,11 +1,14 @@
 //! Anomaly detection (SPEC §5): partial diffusion of each test image to `t_λ` with the
 //! training noise, the reverse chain with the EMA weights (full, or strided DDIM-style), `n`
-//! reconstructions averaged, and the reconstruction error as the anomaly map; then the same
-//! evaluation and report as `dtunet eval`.
+//! reconstructions averaged, and the reconstruction error as the anomaly map (or 1 − local
+//! SSIM, or the distance of the denoiser's own features; averaged over several depths when
+//! given); then the same evaluation and report as `dtunet eval`, binarised by a rule or by
+//! thresholds calibrated on healthy images ([`calibrate()`]).
 //!
 //! Output folder: `inputs/`, `reconstructions/` (16-bit PNG), `masks/`, `maps/` (raw `.npy`
 //! maps, float64), and the report files of [`crate::evaluate`] (`metrics.csv`,
-//! `summary.json`, `summary.md`, `roc.png`, `panels/`, `report.html`).
+//! `summary.json`, `summary.md`, `roc.png`, `roc_image.png`, `scores.png`, `panels/`,
+//! `report.html`).
 
 mod calibrate;
 mod source;
@@ -46,11 +49,12 @@ pub struct DetectConfig {
     pub strided_steps: Option<usize>,
     /// Test images per batch.
     pub batch_size: usize,
-    /// Square (se) or absolute (ae) error, averaged over channels.
+    /// The map: square (se) or absolute (ae) error averaged over channels, 1 − local SSIM, or
+    /// the distance of the denoiser's features.
     pub map_kind: ErrorMapKind,
     /// Binarisation of the maps (unless `calibration` is given).
     pub threshold: Threshold,
-    /// Thresholds fitted on healthy images ([`calibrate`]); they replace `threshold`.
+    /// Thresholds fitted on healthy images ([`calibrate()`]); they replace `threshold`.
     pub calibration: Option<Calibration>,
     /// Keep only the largest connected component of each predicted mask.
     pub largest_component: bool,
