@@ -111,10 +111,13 @@ def category(name, photo, out, size, n_train, rng):
         if kind == "good":
             write(root / "test" / "good" / f"{stem}.png", crop)
             continue
-        if kind == "patch":
-            image, mask = patch(crop, rng, photo)
-        else:
-            image, mask = {"scratch": scratch, "stain": stain}[kind](crop, rng)
+        # Redraw until the defect changes something: a pasted patch can match the crop.
+        mask = np.zeros(crop.shape, bool)
+        while not mask.any():
+            if kind == "patch":
+                image, mask = patch(crop, rng, photo)
+            else:
+                image, mask = {"scratch": scratch, "stain": stain}[kind](crop, rng)
         write(root / "test" / kind / f"{stem}.png", image)
         write(root / "ground_truth" / kind / f"{stem}_mask.png", mask.astype(np.uint8) * 255)
     return counts
