@@ -10,7 +10,8 @@ use dtunet::backend::BackendKind;
 use dtunet::data::{Dataset, Split};
 use dtunet::detection::{
     CalibrationRates, DEFAULT_PIXEL_FPR, DetectConfig, DetectOutputs, DetectProgress,
-    GuidanceSource, TrainedModel, calibrate, detect, held_out_training_images, load_trained,
+    GuidanceSource, TrainedModel, calibrate, check_output_folder, detect, held_out_training_images,
+    load_trained,
 };
 use dtunet::evaluate::{Calibration, DEFAULT_MAX_EXACT_PIXELS};
 use dtunet::metrics::Threshold;
@@ -149,6 +150,7 @@ pub fn run_detection(args: &DetectArgs) -> Result<DetectOutputs> {
         }),
     };
     let progress = bar(0, "images");
+    check_output_folder(&args.out, args.overwrite)?;
     config.calibration = calibration(
         args,
         &trained,

@@ -419,8 +419,12 @@ fn load_guidance(
     ClassifierGuidance::new(classifier, &classifier_config, source.scale, 0).map(Some)
 }
 
-/// Refuses an output path that is a file, or a non-empty folder without `overwrite`.
-fn check_output_folder(folder: &Path, overwrite: bool) -> Result<()> {
+/// Refuses an output path that is a file, or a non-empty folder without `overwrite` (what
+/// [`detect`] checks first; callers doing work before it, e.g. [`calibrate()`], check early).
+///
+/// # Errors
+/// As above ([`DtunetError::OutputFolder`]).
+pub fn check_output_folder(folder: &Path, overwrite: bool) -> Result<()> {
     let problem = match std::fs::read_dir(folder) {
         Ok(entries) => {
             if overwrite || entries.count() == 0 {
