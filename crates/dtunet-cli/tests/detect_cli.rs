@@ -102,73 +102,44 @@ fn the_quick_demo_trains_detects_and_reports() {
         "{markdown}"
     );
 
-    // Two depths: the first depth's reconstruction is the demo's (same depth, same seed),
-    // the map is averaged with the second depth's, so it is scored from maps/.
-    let depths = folder.path().join("depths");
-    dtunet()
-        .args([
-            "detect",
-            "--checkpoint",
-            path(&run),
-            "--data",
-            path(&out.join("data")),
-        ])
-        .args([
-            "--layout",
-            "mvtec",
-            "--out",
-            path(&depths),
-            "--t-lambda",
-            "20,10",
-        ])
-        .assert()
-        .success();
-    let depths_summary = summary_of(&depths);
+    // Another detection of the demo's model into `name`, with `extra` flags; asserts that
+    // it writes the demo's reconstruction (same depth first, same seed) and another map.
+    let detect_again = |name: &str, extra: &[&str]| -> Value {
+        let again = folder.path().join(name);
+        dtunet()
+            .args([
+                "detect",
+                "--checkpoint",
+                path(&run),
+                "--data",
+                path(&out.join("data")),
+            ])
+            .args(["--layout", "mvtec", "--out", path(&again)])
+            .args(extra)
+            .assert()
+            .success();
+        let file = |folder: &Path, name: &str| fs::read(folder.join(name)).expect(name);
+        assert_eq!(
+            file(&again, "reconstructions/tumor_000.png"),
+            file(&detect, "reconstructions/tumor_000.png")
+        );
+        assert_ne!(
+            file(&again, "maps/tumor_000.npy"),
+            file(&detect, "maps/tumor_000.npy")
+        );
+        summary_of(&again)
+    };
+
+    // Two depths: the map is averaged with the second depth's, so it is scored from maps/.
+    let depths_summary = detect_again("depths", &["--t-lambda", "20,10"]);
     assert_eq!(depths_summary["map_source"], "maps", "{depths_summary}");
-    let file = |folder: &Path, name: &str| fs::read(folder.join(name)).expect(name);
-    assert_eq!(
-        file(&depths, "reconstructions/tumor_000.png"),
-        file(&detect, "reconstructions/tumor_000.png")
-    );
-    assert_ne!(
-        file(&depths, "maps/tumor_000.npy"),
-        file(&detect, "maps/tumor_000.npy")
-    );
 
     // The feature-space map: the denoiser's own mid-level features of input and
-    // reconstruction; same reconstructions as the demo, another map, scored from maps/.
-    let features = folder.path().join("features");
-    dtunet()
-        .args([
-            "detect",
-            "--checkpoint",
-            path(&run),
-            "--data",
-            path(&out.join("data")),
-        ])
-        .args([
-            "--layout",
-            "mvtec",
-            "--out",
-            path(&features),
-            "--t-lambda",
-            "20",
-        ])
-        .args(["--map", "feature"])
-        .assert()
-        .success();
-    let features_summary = summary_of(&features);
+    // reconstruction, scored from maps/.
+    let features_summary = detect_again("features", &["--t-lambda", "20", "--map", "feature"]);
     assert_eq!(features_summary["map"], "feature", "{features_summary}");
     assert_eq!(features_summary["map_source"], "maps");
     assert!(features_summary["auroc_pooled"].as_f64().is_some());
-    assert_eq!(
-        file(&features, "reconstructions/tumor_000.png"),
-        file(&detect, "reconstructions/tumor_000.png")
-    );
-    assert_ne!(
-        file(&features, "maps/tumor_000.npy"),
-        file(&detect, "maps/tumor_000.npy")
-    );
     // eval cannot make one from reconstructions and says where it comes from.
     dtunet()
         .args(["eval", "--images", path(&detect.join("inputs"))])
