@@ -3,11 +3,12 @@
 //!
 //! Three timings, interleaved within every repeat so a drifting machine affects them alike:
 //! the network step alone on a fixed noise tensor, the noise batch alone
-//! ([`NoiseSampler::sample`] for `[B, C, H, W]` with one timestep per sample), and the full step
-//! (noise, then the step). The device is synchronised before each clock stops, so lazy
+//! ([`NoiseSampler::sample`] for `[B, C, H, W]` with one timestep per sample), the full step
+//! with its noise drawn inline (noise, then the step), and the step as `dtunet train` runs it,
+//! its noise drawn on a host thread during the step before (the wait for it timed apart). The device is synchronised before each clock stops, so lazy
 //! backends are timed honestly. The peer is `benches/peers/train_step.py` (PyTorch).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
@@ -22,6 +23,7 @@ use dtunet::diffusion::{
 use dtunet::losses::{LossKind, noise_prediction_loss};
 use dtunet::models::{Architecture, Denoiser, ModelConfig, NoisePredictor, StageFeedForward};
 use dtunet::noise::{NoiseConfig, NoiseKind};
+use dtunet::training::prefetch::{PREFETCH_DEPTH, Prefetcher};
 use serde_json::json;
 
 use crate::UsageError;
@@ -179,6 +181,35 @@ impl Step {
     }
 }
 
+/// One step as `dtunet train` takes it: its noise drawn on a host thread while the step before
+/// it runs. Runs two steps and times the second from the moment it asks for its noise; returns
+/// the model, how long the step waited for its noise and the whole step.
+fn prefetched_step(
+    step: &mut Step,
+    model: Denoiser,
+    noise: &mut NoiseSampler,
+    dims: [usize; 4],
+    device: &Device,
+) -> Result<(Denoiser, Duration, Duration)> {
+    let draws = [0, 1].map(|_| step.timesteps.sample(dims[0]));
+    std::thread::scope(|scope| {
+        let mut prepared = Prefetcher::spawn(scope, 0..draws.len(), PREFETCH_DEPTH, |i| {
+            noise.sample_data(dims, &draws[i])
+        });
+        let mut next = || {
+            prepared
+                .next()
+                .context("the noise-drawing thread stopped early")
+        };
+        let (first, _) = next()?;
+        let model = step.run(model, &draws[0], Tensor::from_data(first?, device))?;
+        let start = Instant::now();
+        let (second, waited) = next()?;
+        let model = step.run(model, &draws[1], Tensor::from_data(second?, device))?;
+        Ok((model, waited, start.elapsed()))
+    })
+}
+
 fn sync(device: &Device) -> Result<()> {
     device
         .sync()
@@ -200,8 +231,10 @@ fn bench_train(args: &TrainBenchArgs) -> Result<()> {
         }
         pool = pool.num_threads(threads);
     }
-    let pool = pool.build().context("cannot start worker threads")?;
-    args.backend.limit_cpu_threads(pool.current_num_threads());
+    // The global pool, as `dtunet train` uses: the noise-drawing thread's rayon work lands
+    // there too, so both compete for the same workers as in training.
+    pool.build_global().context("cannot start worker threads")?;
+    args.backend.limit_cpu_threads(rayon::current_num_threads());
     let model_config = ModelConfig {
         arch: args.arch,
         img_size: args.img_size,
@@ -221,7 +254,7 @@ fn bench_train(args: &TrainBenchArgs) -> Result<()> {
     };
     noise_config.validate()?;
     let device = args.backend.device(args.device_index)?;
-    pool.install(|| run_benchmark(args, &model_config, noise_config, &device, &pool))
+    run_benchmark(args, &model_config, noise_config, &device)
 }
 
 fn run_benchmark(
@@ -229,7 +262,6 @@ fn run_benchmark(
     model_config: &ModelConfig,
     noise_config: NoiseConfig,
     device: &Device,
-    pool: &rayon::ThreadPool,
 ) -> Result<()> {
     let train_device = device.clone().autodiff();
     train_device.seed(0);
@@ -261,6 +293,8 @@ fn run_benchmark(
     let mut network_ms = Vec::with_capacity(args.repeats);
     let mut noise_ms = Vec::with_capacity(args.repeats);
     let mut full_ms = Vec::with_capacity(args.repeats);
+    let mut wait_ms = Vec::with_capacity(args.repeats);
+    let mut prefetched_ms = Vec::with_capacity(args.repeats);
     for repeat in 0..args.warmup + args.repeats {
         let timed = repeat >= args.warmup;
 
@@ -281,17 +315,26 @@ fn run_benchmark(
         model = step.run(model, &t, eps)?;
         let full = start.elapsed();
 
+        let (next_model, waited, prefetched) =
+            prefetched_step(&mut step, model, &mut noise, dims, &train_device)?;
+        model = next_model;
+
         if timed {
             network_ms.push(network.as_secs_f64() * 1e3);
             noise_ms.push(noise_only.as_secs_f64() * 1e3);
             full_ms.push(full.as_secs_f64() * 1e3);
+            wait_ms.push(waited.as_secs_f64() * 1e3);
+            prefetched_ms.push(prefetched.as_secs_f64() * 1e3);
         }
     }
     let network = Summary::of(&network_ms);
     let noise_only = Summary::of(&noise_ms);
     let full = Summary::of(&full_ms);
+    let wait = Summary::of(&wait_ms);
+    let prefetched = Summary::of(&prefetched_ms);
     let noise_share = noise_only.median_ms / full.median_ms;
-    let threads = pool.current_num_threads();
+    let prefetched_noise_share = wait.median_ms / prefetched.median_ms;
+    let threads = rayon::current_num_threads();
 
     if args.json {
         let report = json!({
@@ -316,7 +359,10 @@ fn run_benchmark(
             "network_step": network.to_json(&network_ms),
             "noise_generation": noise_only.to_json(&noise_ms),
             "full_step": full.to_json(&full_ms),
+            "noise_wait": wait.to_json(&wait_ms),
+            "prefetched_step": prefetched.to_json(&prefetched_ms),
             "noise_share": noise_share,
+            "prefetched_noise_share": prefetched_noise_share,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -348,13 +394,18 @@ fn run_benchmark(
         ("network step", network),
         ("noise generation", noise_only),
         ("full step", full),
+        ("noise wait", wait),
+        ("prefetched step", prefetched),
     ] {
         println!(
             "{name:<18} {:>10.1} {:>10.1} {:>10.1}",
             summary.min_ms, summary.median_ms, summary.max_ms
         );
     }
-    println!("noise share {noise_share:.3} (noise median / full-step median)");
+    println!(
+        "noise share {noise_share:.3} inline (noise median / full-step median), \
+         {prefetched_noise_share:.3} prefetched (wait median / prefetched-step median)"
+    );
     Ok(())
 }
 

@@ -31,10 +31,16 @@ const TINY: [&str; 20] = [
 ];
 
 #[test]
-fn prints_the_three_rows_and_the_noise_share() {
+fn prints_the_five_rows_and_the_noise_share_inline_and_prefetched() {
     let output = dtunet().args(TINY).assert().success();
     let text = String::from_utf8_lossy(&output.get_output().stdout).into_owned();
-    for row in ["network step", "noise generation", "full step"] {
+    for row in [
+        "network step",
+        "noise generation",
+        "full step",
+        "noise wait",
+        "prefetched step",
+    ] {
         let line = text
             .lines()
             .find(|line| line.starts_with(row))
@@ -49,13 +55,25 @@ fn prints_the_three_rows_and_the_noise_share() {
             "{line:?}"
         );
     }
-    let share: f64 = text
+    let line = text
         .lines()
         .find_map(|line| line.strip_prefix("noise share "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no noise share in\n{text}"));
-    assert!((0.0..=1.0).contains(&share), "{share}");
+    let inline: f64 = line
+        .split_whitespace()
+        .next()
+        .expect("inline")
+        .parse()
+        .expect("a share");
+    let prefetched: f64 = line
+        .split(", ")
+        .nth(1)
+        .and_then(|part| part.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no prefetched share in {line:?}"));
+    for share in [inline, prefetched] {
+        assert!((0.0..=1.0).contains(&share), "{line}");
+    }
 }
 
 #[test]
@@ -69,15 +87,23 @@ fn json_has_the_three_rows_and_a_share_in_0_1_for_daff_and_gauss() {
         .success();
     let report: serde_json::Value =
         serde_json::from_slice(&output.get_output().stdout).expect("stdout is JSON");
-    for row in ["network_step", "noise_generation", "full_step"] {
+    for row in [
+        "network_step",
+        "noise_generation",
+        "full_step",
+        "noise_wait",
+        "prefetched_step",
+    ] {
         let runs = report[row]["runs_ms"].as_array().expect("runs_ms");
         assert_eq!(runs.len(), 1, "{row}");
         for key in ["min_ms", "median_ms", "max_ms"] {
             assert!(report[row][key].as_f64().is_some(), "{row}.{key}");
         }
     }
-    let share = report["noise_share"].as_f64().expect("noise_share");
-    assert!((0.0..=1.0).contains(&share), "{share}");
+    for key in ["noise_share", "prefetched_noise_share"] {
+        let share = report[key].as_f64().expect(key);
+        assert!((0.0..=1.0).contains(&share), "{key} {share}");
+    }
     assert_eq!(report["noise"], "gauss");
     assert_eq!(report["model"]["arch"], "uvit");
     assert_eq!(report["threads"], 2);

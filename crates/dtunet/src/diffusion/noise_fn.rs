@@ -98,6 +98,15 @@ impl NoiseSampler {
     /// shape the kind cannot fill (KTs patches); [`DtunetError::InvalidParameter`] for a
     /// timestep beyond `u32`.
     pub fn sample(&mut self, dims: [usize; 4], t: &[usize]) -> Result<Tensor<4>> {
+        Ok(Tensor::from_data(self.sample_data(dims, t)?, &self.device))
+    }
+
+    /// The next noise batch as [`NoiseSampler::sample`] draws it, left on the host (`[B, C, H,
+    /// W]` `f32` data): what a host thread prepares for a later step.
+    ///
+    /// # Errors
+    /// As [`NoiseSampler::sample`].
+    pub fn sample_data(&mut self, dims: [usize; 4], t: &[usize]) -> Result<TensorData> {
         let timesteps = t
             .iter()
             .map(|&step| {
@@ -117,10 +126,7 @@ impl NoiseSampler {
         } else {
             self.sample_groups(dims, &timesteps)?
         };
-        Ok(Tensor::from_data(
-            TensorData::new(values, dims),
-            &self.device,
-        ))
+        Ok(TensorData::new(values, dims))
     }
 }
 

@@ -68,6 +68,31 @@ impl Denoiser {
             Architecture::Unet => Self::Unet(UNet::new(config, device)),
         })
     }
+
+    /// A randomly initialised network whose weights are drawn from `seed` on the host (the
+    /// Flex CPU backend) and then moved to `device` (an autodiff device: the network is ready
+    /// to train there): one seed gives the same initial model on every backend, where each
+    /// backend's own generator draws other values.
+    ///
+    /// # Errors
+    /// As [`Denoiser::new`].
+    pub fn seeded_on_host(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
+        let host = Device::flex().autodiff();
+        host.seed(seed);
+        let model = Self::new(config, &host)?;
+        // Parameters initialise lazily, and a moved uninitialised one would draw on `device`.
+        model.visit(&mut Materialize);
+        Ok(model.fork(device))
+    }
+}
+
+/// Visits every parameter so that it is initialised where it was created.
+struct Materialize;
+
+impl burn::module::ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        drop(param.val());
+    }
 }
 
 impl Denoiser {

@@ -235,6 +235,16 @@ impl TrainingImages {
 
     /// Images `[B, C, H, W]` and labels `[B]` of `indices` on `device`.
     pub fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+        let (images, labels) = self.batch_data(indices);
+        (
+            Tensor::from_data(images, device),
+            Tensor::from_data(labels, device),
+        )
+    }
+
+    /// The batch of [`TrainingImages::batch`] left on the host: images `[B, C, H, W]` `f32`
+    /// and labels `[B]` `i64`.
+    pub fn batch_data(&self, indices: &[usize]) -> (TensorData, TensorData) {
         let [c, h, w] = self.shape;
         let size = c * h * w;
         let mut pixels = Vec::with_capacity(indices.len() * size);
@@ -242,9 +252,10 @@ impl TrainingImages {
             pixels.extend_from_slice(&self.pixels[index * size..(index + 1) * size]);
         }
         let labels: Vec<i64> = indices.iter().map(|&i| self.labels[i]).collect();
-        let images = Tensor::from_data(TensorData::new(pixels, [indices.len(), c, h, w]), device);
-        let labels = Tensor::from_data(TensorData::new(labels, [indices.len()]), device);
-        (images, labels)
+        (
+            TensorData::new(pixels, [indices.len(), c, h, w]),
+            TensorData::new(labels, [indices.len()]),
+        )
     }
 }
 

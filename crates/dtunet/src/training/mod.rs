@@ -6,6 +6,7 @@ pub mod classifier;
 pub mod config;
 pub mod ema;
 pub mod log;
+pub mod prefetch;
 pub mod reference_config;
 mod samples;
 pub mod trainer;

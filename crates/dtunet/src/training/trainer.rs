@@ -4,17 +4,18 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::batches::{Purpose, TrainingImages, derive_seed};
 use super::checkpoint::{CheckpointState, list_checkpoints, load_checkpoint, save_checkpoint};
 use super::config::TrainConfig;
 use super::ema::Ema;
 use super::log::{LossLog, StepRecord};
+use super::prefetch::{PREFETCH_DEPTH, Prefetcher};
 use super::samples::write_reconstructions;
 use crate::diffusion::{
     Conditioning, DiffusionSchedule, GaussianDiffusion, NoiseSampler, TimestepSampler,
@@ -120,8 +121,7 @@ pub fn train(
                 });
             }
             _ => {
-                train_device.seed(config.seed);
-                let model = Denoiser::new(&config.model, &train_device)?;
+                let model = Denoiser::seeded_on_host(&config.model, config.seed, &train_device)?;
                 let ema = Ema::new(&model, config.ema_rate);
                 (model, ema, optimizer, 0, 0.0)
             }
@@ -150,108 +150,129 @@ pub fn train(
     let session = Instant::now();
     let mut last_checkpoint = existing.last().map(|(_, path)| path.clone());
     let dims = [config.batch_size, channels, height, width];
-    for step in start_step..config.steps {
-        let indices = images.batch_indices(config.seed, step, config.batch_size);
-        let (x_start, labels) = images.batch(&indices, &train_device);
-        let (t, noise) = step_draws(config, noise_config, step, dims, &train_device)?;
-        let x_t = diffusion.q_sample(x_start.clone(), &t, noise.clone());
-        let y = conditional.then_some(labels);
-        let eps_hat = model.predict_noise(x_t.clone(), timestep_tensor(&t, &train_device), y);
-        let terms = noise_prediction_loss(config.loss, eps_hat.clone(), noise);
-        let mut per_sample = terms.loss.clone();
-        let mut term_values: Vec<Tensor<1>> = terms.terms().map(|(_, v)| v.clone()).collect();
-        if config.loss.needs_vlb() {
-            let prediction = diffusion.p_mean_variance_from_eps(x_t, &t, eps_hat, false);
-            let vb = diffusion.vb_terms_bpd(x_start, &t, &prediction);
-            per_sample = per_sample + vb.clone();
-            term_values.push(vb);
-        }
-        let loss = per_sample.mean();
-        let loss_value = f64::from(loss.clone().into_scalar::<f32>());
-        if !loss_value.is_finite() {
-            let message = format!(
-                "loss is {loss_value} at step {}; stopped, the last good checkpoint is {}",
-                step + 1,
-                describe_checkpoint(last_checkpoint.as_deref())
-            );
-            observer.message(&message);
-            text_log.line(&message)?;
-            return Err(DtunetError::NonFiniteLoss {
-                step: step + 1,
-                value: loss_value,
-                checkpoint: last_checkpoint,
-            });
-        }
-        let gradients = GradientsParams::from_grads(loss.backward(), &model);
-        // A finite loss can still overflow in the backward pass; applying such a gradient
-        // would poison the weights, the EMA and every checkpoint written after it.
-        let bad_gradients = non_finite_gradients(&model, &gradients);
-        if bad_gradients > 0 {
-            let message = format!(
-                "{bad_gradients} gradient values are not finite at step {} (loss {loss_value:e}); \
+    let mut waited_for_inputs = Duration::ZERO;
+    std::thread::scope(|scope| -> Result<()> {
+        let draw = |step| draw_step_inputs(config, noise_config, images, step, dims, device);
+        let mut prepared = Prefetcher::spawn(scope, start_step..config.steps, PREFETCH_DEPTH, draw);
+        for step in start_step..config.steps {
+            let (inputs, waited) =
+                prepared
+                    .next()
+                    .ok_or_else(|| DtunetError::InvalidParameter {
+                        name: "training inputs",
+                        found: format!("none for step {}", step + 1),
+                        expected: "the inputs the preparing thread draws for every step".into(),
+                    })?;
+            waited_for_inputs += waited;
+            let StepInputs {
+                t,
+                noise,
+                images: x_start,
+                labels,
+            } = inputs?;
+            let x_start = Tensor::from_data(x_start, &train_device);
+            let labels = Tensor::from_data(labels, &train_device);
+            let noise = Tensor::from_data(noise, &train_device);
+            let x_t = diffusion.q_sample(x_start.clone(), &t, noise.clone());
+            let y = conditional.then_some(labels);
+            let eps_hat = model.predict_noise(x_t.clone(), timestep_tensor(&t, &train_device), y);
+            let terms = noise_prediction_loss(config.loss, eps_hat.clone(), noise);
+            let mut per_sample = terms.loss.clone();
+            let mut term_values: Vec<Tensor<1>> = terms.terms().map(|(_, v)| v.clone()).collect();
+            if config.loss.needs_vlb() {
+                let prediction = diffusion.p_mean_variance_from_eps(x_t, &t, eps_hat, false);
+                let vb = diffusion.vb_terms_bpd(x_start, &t, &prediction);
+                per_sample = per_sample + vb.clone();
+                term_values.push(vb);
+            }
+            let loss = per_sample.mean();
+            let loss_value = f64::from(loss.clone().into_scalar::<f32>());
+            if !loss_value.is_finite() {
+                let message = format!(
+                    "loss is {loss_value} at step {}; stopped, the last good checkpoint is {}",
+                    step + 1,
+                    describe_checkpoint(last_checkpoint.as_deref())
+                );
+                observer.message(&message);
+                text_log.line(&message)?;
+                return Err(DtunetError::NonFiniteLoss {
+                    step: step + 1,
+                    value: loss_value,
+                    checkpoint: last_checkpoint,
+                });
+            }
+            let gradients = GradientsParams::from_grads(loss.backward(), &model);
+            // A finite loss can still overflow in the backward pass; applying such a gradient
+            // would poison the weights, the EMA and every checkpoint written after it.
+            let bad_gradients = non_finite_gradients(&model, &gradients);
+            if bad_gradients > 0 {
+                let message = format!(
+                    "{bad_gradients} gradient values are not finite at step {} (loss {loss_value:e}); \
                  stopped before applying them, the last good checkpoint is {}",
-                step + 1,
-                describe_checkpoint(last_checkpoint.as_deref())
-            );
-            observer.message(&message);
-            text_log.line(&message)?;
-            return Err(DtunetError::NonFiniteLoss {
+                    step + 1,
+                    describe_checkpoint(last_checkpoint.as_deref())
+                );
+                observer.message(&message);
+                text_log.line(&message)?;
+                return Err(DtunetError::NonFiniteLoss {
+                    step: step + 1,
+                    value: f64::NAN,
+                    checkpoint: last_checkpoint,
+                });
+            }
+            model = optimizer.step(config.lr, model, gradients);
+            // Also synchronises the BatchNorm running statistics that checkpoints save.
+            ema.update(&model);
+
+            let record = StepRecord {
                 step: step + 1,
-                value: f64::NAN,
-                checkpoint: last_checkpoint,
-            });
-        }
-        model = optimizer.step(config.lr, model, gradients);
-        // Also synchronises the BatchNorm running statistics that checkpoints save.
-        ema.update(&model);
-
-        let record = StepRecord {
-            step: step + 1,
-            loss: loss_value,
-            terms: term_values
-                .into_iter()
-                .map(|v| f64::from(v.mean().into_scalar::<f32>()))
-                .collect(),
-            lr: config.lr,
-            seconds: seconds_before + session.elapsed().as_secs_f64(),
-        };
-        observer.step(&record);
-        loss_log.push(record)?;
-
-        let done = step + 1;
-        if done % config.checkpoint_every == 0 || done == config.steps {
-            loss_log.sync()?;
-            let state = CheckpointState {
-                step: done,
-                config: config.clone(),
+                loss: loss_value,
+                terms: term_values
+                    .into_iter()
+                    .map(|v| f64::from(v.mean().into_scalar::<f32>()))
+                    .collect(),
+                lr: config.lr,
                 seconds: seconds_before + session.elapsed().as_secs_f64(),
             };
-            let path = save_checkpoint(
-                run,
-                &state,
-                &model,
-                ema.model(),
-                &optimizer,
-                config.keep_checkpoints,
-            )?;
-            text_log.line(&format!(
-                "step {done}: loss {loss_value:.5}, checkpoint {}",
-                path.display()
-            ))?;
-            last_checkpoint = Some(path);
+            observer.step(&record);
+            loss_log.push(record)?;
+
+            let done = step + 1;
+            if done % config.checkpoint_every == 0 || done == config.steps {
+                loss_log.sync()?;
+                let state = CheckpointState {
+                    step: done,
+                    config: config.clone(),
+                    seconds: seconds_before + session.elapsed().as_secs_f64(),
+                };
+                let path = save_checkpoint(
+                    run,
+                    &state,
+                    &model,
+                    ema.model(),
+                    &optimizer,
+                    config.keep_checkpoints,
+                )?;
+                text_log.line(&format!(
+                    "step {done}: loss {loss_value:.5}, checkpoint {}",
+                    path.display()
+                ))?;
+                last_checkpoint = Some(path);
+            }
+            if config.sample_every > 0 && done % config.sample_every == 0 && done != config.steps {
+                write_samples(
+                    config,
+                    images,
+                    run,
+                    done,
+                    ema.model(),
+                    &noise_config,
+                    device,
+                )?;
+            }
         }
-        if config.sample_every > 0 && done % config.sample_every == 0 && done != config.steps {
-            write_samples(
-                config,
-                images,
-                run,
-                done,
-                ema.model(),
-                &noise_config,
-                device,
-            )?;
-        }
-    }
+        Ok(())
+    })?;
     seconds_before += session.elapsed().as_secs_f64();
 
     let model_path = run.join(FINAL_MODEL_FILE);
@@ -273,9 +294,11 @@ pub fn train(
     let tail_loss = tail.iter().map(|row| row.loss).sum::<f64>() / tail.len() as f64;
     let final_loss = rows.last().map_or(f64::NAN, |row| row.loss);
     text_log.line(&format!(
-        "finished {} steps in {seconds_before:.1} s; EMA weights in {}",
+        "finished {} steps in {seconds_before:.1} s; EMA weights in {}; this session's steps \
+         waited {:.2} s for their prepared inputs",
         config.steps,
-        model_path.display()
+        model_path.display(),
+        waited_for_inputs.as_secs_f64()
     ))?;
     Ok(TrainOutcome {
         steps: config.steps,
@@ -296,8 +319,41 @@ pub(crate) fn adamw(config: &TrainConfig) -> AdamWConfig {
         .with_weight_decay(config.weight_decay as f32)
 }
 
+/// A training step's inputs, drawn on the host from `(seed, step)` alone.
+struct StepInputs {
+    /// `[B, C, H, W]` training images.
+    images: TensorData,
+    /// `[B]` class labels.
+    labels: TensorData,
+    /// `B` timesteps.
+    t: Vec<usize>,
+    /// `[B, C, H, W]` noise for `t`.
+    noise: TensorData,
+}
+
+/// The inputs of training step `step` (what [`Prefetcher`] prepares ahead of the step).
+fn draw_step_inputs(
+    config: &TrainConfig,
+    noise_config: dtunet_noise::NoiseConfig,
+    images: &TrainingImages,
+    step: usize,
+    dims: [usize; 4],
+    device: &Device,
+) -> Result<StepInputs> {
+    let indices = images.batch_indices(config.seed, step, config.batch_size);
+    let (images, labels) = images.batch_data(&indices);
+    let (t, noise) = step_draw_data(config, noise_config, step, dims, device)?;
+    Ok(StepInputs {
+        images,
+        labels,
+        t,
+        noise,
+    })
+}
+
 /// The timesteps (`dims[0]` of them, from the run's range) and the noise `[B, C, H, W]` of
-/// training step `step`; both depend only on `(seed, step)`, which makes resuming exact.
+/// training step `step` on `device`; both depend only on `(seed, step)`, which makes resuming
+/// exact.
 pub(crate) fn step_draws(
     config: &TrainConfig,
     noise_config: dtunet_noise::NoiseConfig,
@@ -305,6 +361,18 @@ pub(crate) fn step_draws(
     dims: [usize; 4],
     device: &Device,
 ) -> Result<(Vec<usize>, Tensor<4>)> {
+    let (t, noise) = step_draw_data(config, noise_config, step, dims, device)?;
+    Ok((t, Tensor::from_data(noise, device)))
+}
+
+/// [`step_draws`] with the noise left on the host.
+fn step_draw_data(
+    config: &TrainConfig,
+    noise_config: dtunet_noise::NoiseConfig,
+    step: usize,
+    dims: [usize; 4],
+    device: &Device,
+) -> Result<(Vec<usize>, TensorData)> {
     let mut timesteps = TimestepSampler::new(
         config.timestep_range(),
         config.diffusion.steps,
@@ -316,7 +384,7 @@ pub(crate) fn step_draws(
         derive_seed(config.seed, Purpose::Noise, step as u64),
         device,
     )?;
-    let noise = noise.sample(dims, &t)?;
+    let noise = noise.sample_data(dims, &t)?;
     Ok((t, noise))
 }
 
