@@ -154,6 +154,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         overwrite: true,
         backend: dtunet::backend::BackendKind::Flex,
         device_index: None,
+        shard: None,
     })?;
     let summary_path = args.out.join("summary.json");
     std::fs::copy(&outputs.eval.files.summary_json, &summary_path)

@@ -10,8 +10,8 @@ use dtunet::backend::BackendKind;
 use dtunet::data::{Dataset, Split};
 use dtunet::detection::{
     CalibrationRates, DEFAULT_PIXEL_FPR, DetectConfig, DetectOutputs, DetectProgress,
-    GuidanceSource, TrainedModel, calibrate, check_output_folder, detect, held_out_training_images,
-    load_trained,
+    GuidanceSource, Shard, ShardManifest, TrainedModel, calibrate, check_output_folder, detect,
+    detect_shard, held_out_training_images, load_trained,
 };
 use dtunet::evaluate::{Calibration, DEFAULT_MAX_EXACT_PIXELS};
 use dtunet::metrics::Threshold;
@@ -87,6 +87,11 @@ pub struct DetectArgs {
     /// GPU index for cuda / tch.
     #[arg(long)]
     pub device_index: Option<usize>,
+    /// Reconstruct only the k-th of n parts of the test images (whole batches, round robin;
+    /// e.g. 2/4 on the second of four machines) into --out with a shard.json and no report;
+    /// `dtunet eval --merge` joins the n folders into the report of an unsharded run.
+    #[arg(long, value_parser = parse::<Shard>)]
+    pub shard: Option<Shard>,
 }
 
 /// Thresholds fitted on healthy images.
@@ -122,8 +127,60 @@ impl CalibrationArgs {
     }
 }
 
+/// What detection runs with once the arguments are read and the thresholds calibrated.
+struct Prepared {
+    device: Device,
+    trained: TrainedModel,
+    dataset: Box<dyn Dataset>,
+    config: DetectConfig,
+    progress: ProgressBar,
+}
+
+impl Prepared {
+    /// Forwards detection progress to the bar.
+    fn show(&self, event: DetectProgress) {
+        match event {
+            DetectProgress::Started(total) => {
+                self.progress.set_length(total as u64);
+                self.progress.set_message("reconstructing");
+            }
+            DetectProgress::Reconstructed(count) => self.progress.inc(count as u64),
+            DetectProgress::Eval(step) => show_eval_progress(&self.progress, step),
+        }
+    }
+}
+
 /// Runs detection as the arguments say and returns its outputs (used by `demo` too).
 pub fn run_detection(args: &DetectArgs) -> Result<DetectOutputs> {
+    let prepared = prepare(args)?;
+    let outputs = detect(
+        &prepared.trained,
+        prepared.dataset.as_ref(),
+        &prepared.config,
+        &prepared.device,
+        &|event| prepared.show(event),
+    )?;
+    prepared.progress.finish_and_clear();
+    Ok(outputs)
+}
+
+/// Reconstructs the test batches of `shard` into a shard folder.
+fn run_shard(args: &DetectArgs, shard: Shard) -> Result<ShardManifest> {
+    let prepared = prepare(args)?;
+    let manifest = detect_shard(
+        &prepared.trained,
+        prepared.dataset.as_ref(),
+        &prepared.config,
+        shard,
+        &prepared.device,
+        &|event| prepared.show(event),
+    )?;
+    prepared.progress.finish_and_clear();
+    Ok(manifest)
+}
+
+/// Loads the model and the dataset, builds the configuration and calibrates it when asked.
+fn prepare(args: &DetectArgs) -> Result<Prepared> {
     let device = args.backend.device(args.device_index)?;
     let trained = load_trained(&args.checkpoint, &device)?;
     let model = &trained.config.model;
@@ -159,22 +216,13 @@ pub fn run_detection(args: &DetectArgs) -> Result<DetectOutputs> {
         &device,
         &progress,
     )?;
-    let outputs = detect(
-        &trained,
-        dataset.as_ref(),
-        &config,
-        &device,
-        &|event| match event {
-            DetectProgress::Started(total) => {
-                progress.set_length(total as u64);
-                progress.set_message("reconstructing");
-            }
-            DetectProgress::Reconstructed(count) => progress.inc(count as u64),
-            DetectProgress::Eval(step) => show_eval_progress(&progress, step),
-        },
-    )?;
-    progress.finish_and_clear();
-    Ok(outputs)
+    Ok(Prepared {
+        device,
+        trained,
+        dataset,
+        config,
+        progress,
+    })
 }
 
 /// The thresholds fitted on healthy images when `--calibrate` or `--calibration` asks.
@@ -221,6 +269,18 @@ fn calibration(
 }
 
 pub fn run(args: DetectArgs) -> Result<()> {
+    if let Some(shard) = args.shard {
+        let manifest = run_shard(&args, shard)?;
+        println!(
+            "shard {shard}: reconstructed {} of {} test images in {:.1} s into {}; once every \
+             shard is done, `dtunet eval --merge SHARD_FOLDER... --out DIR` writes the report",
+            manifest.images.len(),
+            manifest.settings.test_images,
+            manifest.reconstruction_seconds,
+            args.out.display()
+        );
+        return Ok(());
+    }
     let outputs = run_detection(&args)?;
     println!(
         "reconstructed {} images in {:.1} s ({:.3} s/image)",

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{ArgGroup, Args, ValueEnum};
 use dtunet::DtunetError;
+use dtunet::detection::merge_shards;
 use dtunet::evaluate::{
     DEFAULT_MAX_EXACT_PIXELS, EvalConfig, EvalProgress, MapSource, evaluate, parse_threshold,
 };
@@ -16,11 +17,11 @@ use crate::UsageError;
 use crate::progress::bar;
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("source").required(true).args(["recon", "maps"])))]
+#[command(group(ArgGroup::new("source").required(true).args(["recon", "maps", "merge"])))]
 pub struct EvalArgs {
     /// Folder of test images (PNG or JPEG, 8- or 16-bit, grey or RGB; scaled to [-1, 1]).
-    #[arg(long)]
-    images: PathBuf,
+    #[arg(long, required_unless_present = "merge")]
+    images: Option<PathBuf>,
     /// Folder of reconstructions, paired with the images by file stem (x.png ↔ x.png).
     #[arg(long)]
     recon: Option<PathBuf>,
@@ -29,8 +30,16 @@ pub struct EvalArgs {
     #[arg(long)]
     maps: Option<PathBuf>,
     /// Folder of ground-truth masks, x_mask.png or x.png (anomalous where > 0).
-    #[arg(long)]
-    masks: PathBuf,
+    #[arg(long, required_unless_present = "merge")]
+    masks: Option<PathBuf>,
+    /// The --out folders of every shard of one `dtunet detect --shard k/n` run: joins them
+    /// into --out and writes the report of the unsharded run (the scoring settings come from
+    /// the shards).
+    #[arg(long, num_args = 1.., conflicts_with_all = [
+        "images", "masks", "map", "threshold", "largest_cc", "smooth", "allow_missing_masks",
+        "max_exact_pixels",
+    ])]
+    merge: Vec<PathBuf>,
     /// Anomaly map: square (se) or absolute (ae) error averaged over channels, or 1 − local
     /// SSIM (ssim); with --maps, the kind the maps hold (used for ECE; also feature).
     #[arg(long, value_enum, default_value_t = MapKind::Se)]
@@ -83,15 +92,21 @@ pub fn parse_threshold_arg(text: &str) -> Result<Threshold, String> {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    if !args.merge.is_empty() {
+        return merge(&args);
+    }
     let source = match (args.recon, args.maps) {
         (Some(recon), _) => MapSource::Reconstructions(recon),
         (None, Some(maps)) => MapSource::Maps(maps),
         (None, None) => bail!(UsageError("give --recon DIR or --maps DIR".into())),
     };
+    let (Some(images), Some(masks)) = (args.images, args.masks) else {
+        bail!(UsageError("give --images DIR and --masks DIR".into()));
+    };
     let config = EvalConfig {
-        images: args.images,
+        images,
         source,
-        masks: args.masks,
+        masks,
         map_kind: args.map.kind(),
         threshold: args.threshold,
         calibration: None,
@@ -106,6 +121,21 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let outputs = evaluate(&config, &|event| show_eval_progress(&progress, event))?;
     progress.finish_and_clear();
     print_summary(&outputs);
+    Ok(())
+}
+
+/// Joins the shard folders of `--merge` into `--out` and prints the report's table.
+fn merge(args: &EvalArgs) -> Result<()> {
+    let progress = bar(0, "images");
+    let outputs = merge_shards(&args.merge, &args.out, args.overwrite, &|event| {
+        show_eval_progress(&progress, event)
+    })?;
+    progress.finish_and_clear();
+    println!(
+        "merged {} shards: {} test images, {:.1} s of reconstruction in all",
+        outputs.shards, outputs.images, outputs.reconstruction_seconds
+    );
+    print_summary(&outputs.eval);
     Ok(())
 }
 

@@ -150,6 +150,76 @@ fn the_quick_demo_trains_detects_and_reports() {
         .failure()
         .stderr(predicate::str::contains("detect --map feature"));
 
+    // Two shards of three-image batches (shard 1: batches 0 and 2, five images; shard 2:
+    // batch 1, three), merged, give the unsharded run's files and report.
+    let detect_into = |name: &str, extra: &[&str]| {
+        let into = folder.path().join(name);
+        dtunet()
+            .args(["detect", "--checkpoint", path(&run)])
+            .args(["--data", path(&out.join("data")), "--layout", "mvtec"])
+            .args([
+                "--out",
+                path(&into),
+                "--t-lambda",
+                "20",
+                "--batch-size",
+                "3",
+            ])
+            .args(extra)
+            .assert()
+            .success();
+        into
+    };
+    let whole = detect_into("whole", &[]);
+    let shard_one = detect_into("shard1", &["--shard", "1/2"]);
+    let shard_two = detect_into("shard2", &["--shard", "2/2"]);
+    let count = |folder: &Path| fs::read_dir(folder.join("maps")).expect("maps").count();
+    assert_eq!((count(&shard_one), count(&shard_two)), (5, 3));
+    assert!(
+        !shard_one.join("report.html").exists(),
+        "a shard has no report"
+    );
+    let merged = folder.path().join("merged");
+    let merge = |shards: &[&Path], into: &Path| {
+        let mut command = dtunet();
+        command.args(["eval", "--out", path(into), "--merge"]);
+        command.args(shards.iter().map(|shard| path(shard)));
+        command.assert()
+    };
+    merge(&[&shard_two, &shard_one], &merged)
+        .success()
+        .stdout(predicate::str::contains("merged 2 shards: 8 test images"));
+    let file = |folder: &Path, name: &str| fs::read(folder.join(name)).expect(name);
+    // Every row and value equal, the image paths aside.
+    let rows = |folder: &Path| {
+        String::from_utf8(file(folder, "metrics.csv"))
+            .expect("utf-8")
+            .replace(path(folder), "OUT")
+    };
+    assert_eq!(rows(&merged), rows(&whole));
+    assert_eq!(
+        file(&merged, "maps/good_000.npy"),
+        file(&whole, "maps/good_000.npy")
+    );
+    let (merged_summary, whole_summary) = (summary_of(&merged), summary_of(&whole));
+    for key in ["auroc_pooled", "aupro", "dice", "threshold", "n_images"] {
+        assert_eq!(merged_summary[key], whole_summary[key], "{key}");
+    }
+    // A shard missing, a shard twice, shards of different runs: refused by name.
+    merge(&[&shard_one], &folder.path().join("half"))
+        .code(2)
+        .stderr(predicate::str::contains("shard 2/2 is missing"));
+    merge(&[&shard_one, &shard_one], &folder.path().join("twice"))
+        .code(2)
+        .stderr(predicate::str::contains("each shard once"));
+    let other = detect_into("other", &["--shard", "2/2", "--seed", "5"]);
+    merge(&[&shard_one, &other], &folder.path().join("mixed"))
+        .code(2)
+        .stderr(predicate::str::contains("other settings").and(predicate::str::contains("seed")));
+    merge(&[&whole], &folder.path().join("unsharded"))
+        .code(2)
+        .stderr(predicate::str::contains("shard.json"));
+
     // Bad input: t_λ beyond the chain, a missing checkpoint, a non-empty --out.
     let data = out.join("data");
     let base = ["detect", "--data", path(&data), "--layout", "mvtec"];

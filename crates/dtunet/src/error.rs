@@ -171,6 +171,15 @@ pub enum DtunetError {
         /// What is wrong and the fix.
         problem: &'static str,
     },
+    /// A shard folder of `detect --shard` that cannot be merged (no manifest, settings that
+    /// differ from the other shards, a shard missing or given twice).
+    #[error("{path}: {problem}")]
+    Shard {
+        /// The shard folder (or its manifest).
+        path: PathBuf,
+        /// What is wrong and what was expected.
+        problem: String,
+    },
     /// A dataset folder that lacks what its layout needs (a folder, images, a usable case).
     #[error("{path}: {found}; expected {expected}")]
     Dataset {
@@ -260,6 +269,7 @@ impl DtunetError {
                 | DtunetError::InputFolder { .. }
                 | DtunetError::EmptyInputFolder { .. }
                 | DtunetError::OutputFolder { .. }
+                | DtunetError::Shard { .. }
                 | DtunetError::Dataset { .. }
                 | DtunetError::WeightsMismatch { .. }
                 | DtunetError::Config { .. }

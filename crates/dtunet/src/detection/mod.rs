@@ -11,6 +11,7 @@
 //! `report.html`).
 
 mod calibrate;
+mod shard;
 mod source;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,10 @@ use dtunet_metrics::{ErrorMapKind, ImageShape, Threshold};
 use rayon::prelude::*;
 
 pub use calibrate::{CalibrationRates, DEFAULT_PIXEL_FPR, calibrate, held_out_training_images};
+pub use shard::{
+    MergeOutputs, RunSettings, SHARD_MANIFEST_FILE, ScoringSettings, Shard, ShardManifest,
+    merge_shards,
+};
 pub use source::{TrainedModel, load_trained};
 
 use crate::data::{Dataset, Sample, Split};
@@ -31,7 +36,7 @@ use crate::diffusion::{
 };
 use crate::error::{DtunetError, Result};
 use crate::evaluate::scoring::{Calibration, error_map};
-use crate::evaluate::{EvalConfig, EvalOutputs, EvalProgress, MapSource, evaluate};
+use crate::evaluate::{EvalOutputs, EvalProgress, evaluate};
 use crate::io::{tensor_values, write_npy_f64, write_png_gray, write_png16_chw};
 use crate::models::classifier::load_classifier;
 use crate::training::batches::{Purpose, derive_seed};
@@ -118,6 +123,144 @@ pub fn detect(
     device: &Device,
     progress: &(dyn Fn(DetectProgress) + Sync),
 ) -> Result<DetectOutputs> {
+    let schedule = checked_schedule(trained, dataset, config)?;
+    let count = dataset.len(Split::Test);
+    let reconstructed =
+        reconstruct_test_images(trained, dataset, config, schedule, None, device, progress)?;
+    let eval = evaluate(
+        &ScoringSettings::of(config).eval_config(&config.out),
+        &|step| progress(DetectProgress::Eval(step)),
+    )?;
+    Ok(DetectOutputs {
+        eval,
+        images: count,
+        reconstruction_seconds: reconstructed.seconds,
+    })
+}
+
+/// [`detect`] for the test batches of `shard` only (batch `i` belongs to shard `i mod n + 1`):
+/// writes their images, reconstructions, masks and maps and the manifest
+/// [`SHARD_MANIFEST_FILE`] to `config.out`, without a report; [`merge_shards`] joins the
+/// shards of a run into the report [`detect`] writes.
+///
+/// # Errors
+/// As [`detect`].
+pub fn detect_shard(
+    trained: &TrainedModel,
+    dataset: &dyn Dataset,
+    config: &DetectConfig,
+    shard: Shard,
+    device: &Device,
+    progress: &(dyn Fn(DetectProgress) + Sync),
+) -> Result<ShardManifest> {
+    let schedule = checked_schedule(trained, dataset, config)?;
+    let reconstructed = reconstruct_test_images(
+        trained,
+        dataset,
+        config,
+        schedule,
+        Some(shard),
+        device,
+        progress,
+    )?;
+    let manifest = ShardManifest {
+        shard,
+        settings: RunSettings {
+            weights: trained.weights.clone(),
+            model: trained.config.to_toml(),
+            dataset: dataset.root().to_path_buf(),
+            test_images: dataset.len(Split::Test),
+            t_lambdas: config.t_lambdas.clone(),
+            samples: config.samples,
+            strided_steps: config.strided_steps,
+            batch_size: config.batch_size,
+            seed: config.seed,
+            guidance: config
+                .guidance
+                .as_ref()
+                .map(|guidance| (guidance.classifier.clone(), guidance.scale)),
+            scoring: ScoringSettings::of(config),
+        },
+        images: reconstructed.stems,
+        reconstruction_seconds: reconstructed.seconds,
+    };
+    manifest.write(&config.out)?;
+    Ok(manifest)
+}
+
+/// What [`reconstruct_test_images`] wrote.
+struct Reconstructed {
+    /// File stems of the images, in test-split order.
+    stems: Vec<String>,
+    /// Seconds spent.
+    seconds: f64,
+}
+
+/// Reconstructs the test images of `dataset` (those of `shard`'s batches when given) and
+/// writes their inputs, reconstructions, masks and raw maps under `config.out`.
+fn reconstruct_test_images(
+    trained: &TrainedModel,
+    dataset: &dyn Dataset,
+    config: &DetectConfig,
+    schedule: DiffusionSchedule,
+    shard: Option<Shard>,
+    device: &Device,
+    progress: &(dyn Fn(DetectProgress) + Sync),
+) -> Result<Reconstructed> {
+    let count = dataset.len(Split::Test);
+    let guidance = load_guidance(config, trained, device)?;
+    check_output_folder(&config.out, config.overwrite)?;
+    let diffusion = GaussianDiffusion::new(schedule, device);
+    let folders = OutputFolders::create(&config.out)?;
+
+    let indices: Vec<usize> = (0..count).collect();
+    let batches: Vec<(usize, &[usize])> = indices
+        .chunks(config.batch_size)
+        .enumerate()
+        .filter(|&(batch, _)| shard.is_none_or(|shard| shard.holds_batch(batch)))
+        .collect();
+    progress(DetectProgress::Started(
+        batches.iter().map(|(_, chunk)| chunk.len()).sum(),
+    ));
+    let started = Instant::now();
+    let mut stems = Vec::new();
+    for (batch, chunk) in batches {
+        let samples: Vec<Sample> = chunk
+            .par_iter()
+            .map(|&index| dataset.get(Split::Test, index))
+            .collect::<Result<_>>()?;
+        let (reconstructions, maps) = reconstruct_and_map(
+            trained,
+            &diffusion,
+            &samples,
+            config,
+            derive_seed(config.seed, Purpose::Samples, batch as u64),
+            guidance.as_ref().map(|g| g as &dyn Guidance),
+            device,
+        )?;
+        let image_len = samples[0].image.len();
+        let written: Vec<String> = samples
+            .par_iter()
+            .zip(reconstructions.par_chunks(image_len))
+            .zip(&maps)
+            .map(|((sample, reconstruction), map)| folders.write(sample, reconstruction, map))
+            .collect::<Result<_>>()?;
+        stems.extend(written);
+        progress(DetectProgress::Reconstructed(samples.len()));
+    }
+    Ok(Reconstructed {
+        stems,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The model's diffusion schedule, once the depths, sample count, batch size and test split
+/// are checked usable.
+fn checked_schedule(
+    trained: &TrainedModel,
+    dataset: &dyn Dataset,
+    config: &DetectConfig,
+) -> Result<DiffusionSchedule> {
     let train = &trained.config;
     let schedule = DiffusionSchedule::new(train.diffusion.beta_schedule()?, train.diffusion.steps)?;
     check_depths(&schedule, &config.t_lambdas)?;
@@ -133,78 +276,13 @@ pub fn detect(
             });
         }
     }
-    let count = dataset.len(Split::Test);
-    if count == 0 {
+    if dataset.len(Split::Test) == 0 {
         return Err(DtunetError::EmptyInputFolder {
             folder: dataset.root().to_path_buf(),
             expected: "test images",
         });
     }
-    let guidance = load_guidance(config, trained, device)?;
-    check_output_folder(&config.out, config.overwrite)?;
-    let diffusion = GaussianDiffusion::new(schedule, device);
-    let folders = OutputFolders::create(&config.out)?;
-
-    progress(DetectProgress::Started(count));
-    let started = Instant::now();
-    let indices: Vec<usize> = (0..count).collect();
-    for (chunk_index, chunk) in indices.chunks(config.batch_size).enumerate() {
-        let samples: Vec<Sample> = chunk
-            .par_iter()
-            .map(|&index| dataset.get(Split::Test, index))
-            .collect::<Result<_>>()?;
-        let (reconstructions, maps) = reconstruct_and_map(
-            trained,
-            &diffusion,
-            &samples,
-            config,
-            derive_seed(config.seed, Purpose::Samples, chunk_index as u64),
-            guidance.as_ref().map(|g| g as &dyn Guidance),
-            device,
-        )?;
-        let image_len = samples[0].image.len();
-        samples
-            .par_iter()
-            .zip(reconstructions.par_chunks(image_len))
-            .zip(&maps)
-            .try_for_each(|((sample, reconstruction), map)| {
-                folders.write(sample, reconstruction, map)
-            })?;
-        progress(DetectProgress::Reconstructed(samples.len()));
-    }
-    let reconstruction_seconds = started.elapsed().as_secs_f64();
-
-    // Maps that are not one reconstruction's error are scored from maps/.
-    let source = if config.foreground
-        || config.t_lambdas.len() > 1
-        || config.map_kind == ErrorMapKind::Feature
-    {
-        MapSource::Maps(folders.maps.clone())
-    } else {
-        MapSource::Reconstructions(folders.reconstructions.clone())
-    };
-    let eval = evaluate(
-        &EvalConfig {
-            images: folders.inputs.clone(),
-            source,
-            masks: folders.masks.clone(),
-            map_kind: config.map_kind,
-            threshold: config.threshold,
-            calibration: config.calibration.clone(),
-            largest_component: config.largest_component,
-            smooth_sigma: config.smooth_sigma,
-            allow_missing_masks: config.allow_missing_masks,
-            out: config.out.clone(),
-            overwrite: true,
-            max_exact_pixels: config.max_exact_pixels,
-        },
-        &|step| progress(DetectProgress::Eval(step)),
-    )?;
-    Ok(DetectOutputs {
-        eval,
-        images: count,
-        reconstruction_seconds,
-    })
+    Ok(schedule)
 }
 
 /// Refuses an empty list of depths or a depth beyond the chain.
@@ -450,12 +528,17 @@ struct OutputFolders {
 }
 
 impl OutputFolders {
+    const INPUTS: &str = "inputs";
+    const RECONSTRUCTIONS: &str = "reconstructions";
+    const MASKS: &str = "masks";
+    const MAPS: &str = "maps";
+
     fn create(out: &Path) -> Result<Self> {
         let folders = Self {
-            inputs: out.join("inputs"),
-            reconstructions: out.join("reconstructions"),
-            masks: out.join("masks"),
-            maps: out.join("maps"),
+            inputs: out.join(Self::INPUTS),
+            reconstructions: out.join(Self::RECONSTRUCTIONS),
+            masks: out.join(Self::MASKS),
+            maps: out.join(Self::MAPS),
         };
         for folder in [
             &folders.inputs,
@@ -473,8 +556,8 @@ impl OutputFolders {
     }
 
     /// Writes the input, reconstruction, mask and raw map of one image under a stem made of
-    /// its dataset id (`test/tumor/003.png` → `tumor_003`).
-    fn write(&self, sample: &Sample, reconstruction: &[f32], map: &[f32]) -> Result<()> {
+    /// its dataset id (`test/tumor/003.png` → `tumor_003`) and returns the stem.
+    fn write(&self, sample: &Sample, reconstruction: &[f32], map: &[f32]) -> Result<String> {
         let stem = output_stem(&sample.info.id);
         let channels = sample.channels.count();
         let (height, width) = (sample.size.height, sample.size.width);
@@ -506,7 +589,36 @@ impl OutputFolders {
             &self.maps.join(format!("{stem}.npy")),
             &[u64::from(height), u64::from(width)],
             &map,
-        )
+        )?;
+        Ok(stem)
+    }
+
+    /// Copies the files of image `stem` from the detection folder `from` (a shard) into these
+    /// folders; the mask only where the shard has one.
+    fn copy_image_from(&self, from: &Path, stem: &str) -> Result<()> {
+        let png = format!("{stem}.png");
+        let files = [
+            (Self::INPUTS, &self.inputs, png.clone(), true),
+            (
+                Self::RECONSTRUCTIONS,
+                &self.reconstructions,
+                png.clone(),
+                true,
+            ),
+            (Self::MAPS, &self.maps, format!("{stem}.npy"), true),
+            (Self::MASKS, &self.masks, png, false),
+        ];
+        for (name, to, file, required) in files {
+            let source = from.join(name).join(&file);
+            if !required && !source.exists() {
+                continue;
+            }
+            std::fs::copy(&source, to.join(&file)).map_err(|error| DtunetError::Shard {
+                path: source.clone(),
+                problem: format!("cannot copy it into the merged folder: {error}"),
+            })?;
+        }
+        Ok(())
     }
 }
 

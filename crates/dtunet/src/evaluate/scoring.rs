@@ -282,7 +282,7 @@ pub enum Binarization {
 }
 
 /// Pixel and image thresholds fitted on healthy images, and which images they were.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Calibration {
     /// The thresholds.
     pub thresholds: CalibratedThresholds,
