@@ -181,31 +181,36 @@ impl Step {
     }
 }
 
-/// One step as `dtunet train` takes it: its noise drawn on a host thread while the step before
-/// it runs. Runs two steps and times the second from the moment it asks for its noise; returns
-/// the model, how long the step waited for its noise and the whole step.
+/// One step as `dtunet train` takes it: its noise drawn on a host thread while the steps
+/// before it run, and the thread drawing the noise of a later step meanwhile. Runs two steps
+/// from an endless stream of draws (timesteps seeded by `seed`) and times the second, which
+/// starts with the pipeline full, from the moment it asks for its noise; returns the model,
+/// how long that step waited for its noise and the whole step.
 fn prefetched_step(
     step: &mut Step,
     model: Denoiser,
     noise: &mut NoiseSampler,
     dims: [usize; 4],
-    device: &Device,
+    seed: u64,
 ) -> Result<(Denoiser, Duration, Duration)> {
-    let draws = [0, 1].map(|_| step.timesteps.sample(dims[0]));
+    let mut timesteps = TimestepSampler::new(TimestepRange::default(), DIFFUSION_STEPS, seed)?;
+    let device = step.device.clone();
     std::thread::scope(|scope| {
-        let mut prepared = Prefetcher::spawn(scope, 0..draws.len(), PREFETCH_DEPTH, |i| {
-            noise.sample_data(dims, &draws[i])
+        let mut prepared = Prefetcher::spawn(scope, 0..usize::MAX, PREFETCH_DEPTH, |_| {
+            let t = timesteps.sample(dims[0]);
+            let eps = noise.sample_data(dims, &t);
+            (t, eps)
         });
         let mut next = || {
             prepared
                 .next()
                 .context("the noise-drawing thread stopped early")
         };
-        let (first, _) = next()?;
-        let model = step.run(model, &draws[0], Tensor::from_data(first?, device))?;
+        let ((t, eps), _) = next()?;
+        let model = step.run(model, &t, Tensor::from_data(eps?, &device))?;
         let start = Instant::now();
-        let (second, waited) = next()?;
-        let model = step.run(model, &draws[1], Tensor::from_data(second?, device))?;
+        let ((t, eps), waited) = next()?;
+        let model = step.run(model, &t, Tensor::from_data(eps?, &device))?;
         Ok((model, waited, start.elapsed()))
     })
 }
@@ -264,8 +269,7 @@ fn run_benchmark(
     device: &Device,
 ) -> Result<()> {
     let train_device = device.clone().autodiff();
-    train_device.seed(0);
-    let mut model = Denoiser::new(model_config, &train_device)?;
+    let mut model = Denoiser::seeded_on_host(model_config, 0, &train_device)?;
     let params = model.num_params();
     let dims = [args.batch_size, args.channels, args.img_size, args.img_size];
     let values: Vec<f32> = (0..dims.iter().product::<usize>())
@@ -316,7 +320,7 @@ fn run_benchmark(
         let full = start.elapsed();
 
         let (next_model, waited, prefetched) =
-            prefetched_step(&mut step, model, &mut noise, dims, &train_device)?;
+            prefetched_step(&mut step, model, &mut noise, dims, repeat as u64)?;
         model = next_model;
 
         if timed {
