@@ -8,7 +8,7 @@ use dtunet::backend::BackendKind;
 use dtunet::losses::LossKind;
 use dtunet::models::{Architecture, PatchEmbedKind, StageFeedForward};
 use dtunet::training::{
-    Preset, Start, StepRecord, TrainConfig, TrainObserver, TrainingImages, train,
+    Preset, Start, StepRecord, TrainConfig, TrainObserver, TrainingImages, train_on,
 };
 use indicatif::ProgressBar;
 
@@ -41,6 +41,12 @@ pub struct TrainArgs {
     /// GPU index for cuda / tch.
     #[arg(long)]
     pub device_index: Option<usize>,
+    /// Data-parallel training on these devices (comma-separated GPU indices, e.g. 0,1,2,3):
+    /// each takes an equal shard of every batch and the gradients are averaged on the first.
+    /// On flex (and wgpu, which has one adapter) the indices only count replicas, run on
+    /// threads of the same device. --batch-size must be a multiple of their number.
+    #[arg(long, value_delimiter = ',', conflicts_with = "device_index")]
+    pub devices: Vec<usize>,
 }
 
 /// Per-value overrides of the training configuration (paper Table 6 names).
@@ -275,7 +281,13 @@ impl Drop for BarObserver {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let mut config = resolve_config(&args)?;
-    let device = args.backend.device(args.device_index)?;
+    let devices = match args.devices.as_slice() {
+        [] => vec![args.backend.device(args.device_index)?],
+        indices => indices
+            .iter()
+            .map(|&index| args.backend.device(Some(index)))
+            .collect::<dtunet::Result<_>>()?,
+    };
     let dataset = args
         .dataset
         .open(config.model.img_size, config.model.channels)?;
@@ -291,7 +303,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Start::Fresh
     };
     let mut observer = BarObserver::new();
-    let outcome = train(&config, &images, &args.out, start, &device, &mut observer)?;
+    let outcome = train_on(&config, &images, &args.out, start, &devices, &mut observer)?;
     drop(observer);
     println!(
         "trained {} steps in {:.1} s (last loss {:.5}, mean of the last 10 % {:.5})",

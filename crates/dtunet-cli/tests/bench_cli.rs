@@ -77,7 +77,7 @@ fn prints_the_five_rows_and_the_noise_share_inline_and_prefetched() {
 }
 
 #[test]
-fn json_has_the_three_rows_and_a_share_in_0_1_for_daff_and_gauss() {
+fn json_has_the_five_rows_and_both_shares_in_0_1_for_daff_and_gauss() {
     let output = dtunet()
         .args(TINY)
         .args([

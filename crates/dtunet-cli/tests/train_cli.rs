@@ -325,6 +325,53 @@ fn a_short_daff_run_writes_the_run_folder() {
 }
 
 #[test]
+fn two_devices_train_like_one_and_refuse_a_batch_they_do_not_divide() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let data = synth_data(folder.path());
+    let losses = |run: &Path| -> Vec<f64> {
+        fs::read_to_string(run.join("loss.csv"))
+            .expect("loss.csv")
+            .lines()
+            .skip(1)
+            .map(|line| {
+                line.split(',')
+                    .nth(1)
+                    .expect("loss")
+                    .parse()
+                    .expect("a loss")
+            })
+            .collect()
+    };
+    let (one, two) = (folder.path().join("one"), folder.path().join("two"));
+    dtunet()
+        .args(train_args(&data, &one, &["--steps", "3"]))
+        .assert()
+        .success();
+    dtunet()
+        .args(train_args(
+            &data,
+            &two,
+            &["--steps", "3", "--devices", "0,1"],
+        ))
+        .assert()
+        .success();
+    let (one, two) = (losses(&one), losses(&two));
+    assert_eq!(one.len(), 3);
+    for (a, b) in one.iter().zip(&two) {
+        assert!((a - b).abs() <= 1e-5 * a.abs(), "{one:?} vs {two:?}");
+    }
+    dtunet()
+        .args(train_args(
+            &data,
+            &folder.path().join("three"),
+            &["--steps", "3", "--devices", "0,1,2"],
+        ))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("divides --batch-size 4"));
+}
+
+#[test]
 fn bad_flag_values_exit_2_naming_the_value() {
     let folder = tempfile::tempdir().expect("temp dir");
     let data = synth_data(folder.path());

@@ -22,9 +22,10 @@ use dtunet::losses::{LossKind, noise_prediction_loss};
 use dtunet::models::classifier::load_classifier;
 use dtunet::models::{Denoiser, FeedForwardKind, ModelConfig, NoisePredictor, StageFeedForward};
 use dtunet::training::checkpoint::{CheckpointState, list_checkpoints, load_checkpoint};
+use dtunet::training::data_parallel::average_gradients;
 use dtunet::training::{
     DiffusionSettings, NoiseSettings, Start, StepRecord, TrainConfig, TrainObserver,
-    TrainingImages, train, train_classifier,
+    TrainingImages, train, train_classifier, train_on,
 };
 use safetensors::SafeTensors;
 
@@ -665,4 +666,132 @@ fn a_labelled_set_needs_both_classes() {
     let error = labelled_brains(folder.path(), 4, 4, 1.0).expect_err("only healthy images");
     let text = error.to_string();
     assert!(text.contains("8 healthy and 0 anomalous"), "{text}");
+}
+
+#[test]
+fn two_replicas_of_half_batches_train_like_one_replica_of_the_whole_batch() {
+    let _serial = serial();
+    let folder = tempfile::tempdir().expect("temp dir");
+    let images = brain_images(folder.path(), 8);
+    let config = tiny_config(4);
+    let run = |name: &str, devices: &[Device]| {
+        let out = folder.path().join(name);
+        let mut recorder = Recorder::default();
+        train_on(&config, &images, &out, Start::Fresh, devices, &mut recorder).expect("train");
+        (out, recorder.losses)
+    };
+    let (single, single_losses) = run("single", &[Device::flex()]);
+    let (pair, pair_losses) = run("pair", &[Device::flex(), Device::flex()]);
+    assert_eq!(single_losses.len(), 4);
+    for ((step, one), (_, two)) in single_losses.iter().zip(&pair_losses) {
+        assert!(
+            (one - two).abs() <= 1e-5 * one.abs(),
+            "step {step}: loss {one} on one replica, {two} as the mean of two"
+        );
+    }
+    let (one, two) = (
+        tensors(&single.join("model.safetensors")),
+        tensors(&pair.join("model.safetensors")),
+    );
+    for ((name, a), (_, b)) in one.iter().zip(&two) {
+        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-3);
+        let worst = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(worst <= 1e-4 * scale, "{name}: {worst:e} of {scale:e}");
+    }
+}
+
+#[test]
+fn data_parallel_training_refuses_daff_and_an_indivisible_batch() {
+    let _serial = serial();
+    let folder = tempfile::tempdir().expect("temp dir");
+    let images = brain_images(folder.path(), 8);
+    let mut daff = tiny_config(2);
+    daff.model.ff = StageFeedForward::uniform(FeedForwardKind::Daff);
+    let flex = [Device::flex(), Device::flex(), Device::flex()];
+    let refused = |config: &TrainConfig, devices: &[Device]| {
+        train_on(
+            config,
+            &images,
+            &folder.path().join("refused"),
+            Start::Fresh,
+            devices,
+            &mut Recorder::default(),
+        )
+        .expect_err("refused")
+        .to_string()
+    };
+    let text = refused(&daff, &flex[..2]);
+    assert!(
+        text.contains("--devices") && text.contains("DAFF"),
+        "{text}"
+    );
+    let text = refused(&tiny_config(2), &flex);
+    assert!(text.contains("divides --batch-size 4"), "{text}");
+    assert!(!folder.path().join("refused").exists(), "nothing written");
+}
+
+/// Every parameter's gradient of `model`, in visiting order.
+fn gradient_values(model: &Denoiser, gradients: &GradientsParams) -> Vec<Vec<f32>> {
+    struct Collect<'a> {
+        gradients: &'a GradientsParams,
+        values: Vec<Vec<f32>>,
+    }
+    impl ModuleVisitor for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let gradient = self.gradients.get::<D>(param.id).expect("a gradient");
+            self.values
+                .push(gradient.into_data().try_to_vec::<f32>().expect("f32"));
+        }
+    }
+    let mut collect = Collect {
+        gradients,
+        values: Vec::new(),
+    };
+    model.visit(&mut collect);
+    collect.values
+}
+
+#[test]
+fn the_average_of_half_batch_gradients_is_the_whole_batch_gradient() {
+    let _guard = serial();
+    let device = Device::flex().autodiff();
+    let model = Denoiser::seeded_on_host(&tiny_model(), 5, &device).expect("valid model");
+    let pixels = SIDE_PX * SIDE_PX;
+    let gradients = |first: usize, count: usize| {
+        let values = |phase: f32| {
+            (first * pixels..(first + count) * pixels)
+                .map(|i| (i as f32 * 0.1 + phase).sin())
+                .collect::<Vec<_>>()
+        };
+        let shape = [count, 1, SIDE_PX, SIDE_PX];
+        let replica = model.clone().fork(&device);
+        let x_t = Tensor::<4>::from_data(TensorData::new(values(0.0), shape), &device);
+        let eps = Tensor::<4>::from_data(TensorData::new(values(1.3), shape), &device);
+        let t: Vec<usize> = [1, 7, 30, 60][first..first + count].to_vec();
+        let eps_hat = replica.predict_noise(x_t, timestep_tensor(&t, &device), None);
+        let loss = noise_prediction_loss(LossKind::L2, eps_hat, eps)
+            .loss
+            .mean();
+        GradientsParams::from_grads(loss.backward(), &replica)
+    };
+    let whole = gradient_values(&model, &gradients(0, 4));
+    let averaged = average_gradients(&model, vec![gradients(0, 2), gradients(2, 2)]);
+    let averaged = gradient_values(&model, &averaged);
+    assert_eq!(whole.len(), averaged.len());
+    for (index, (a, b)) in whole.iter().zip(&averaged).enumerate() {
+        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+        let worst = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            worst <= 1e-5 * scale,
+            "parameter {index}: {worst:e} of {scale:e}"
+        );
+    }
 }

@@ -4,15 +4,17 @@ pub mod batches;
 pub mod checkpoint;
 pub mod classifier;
 pub mod config;
+pub mod data_parallel;
 pub mod ema;
 pub mod log;
 pub mod prefetch;
 pub mod reference_config;
 mod samples;
+mod step;
 pub mod trainer;
 
 pub use batches::TrainingImages;
 pub use classifier::{CLASSIFIER_FILE, ClassifierOutcome, train_classifier};
 pub use config::{DiffusionSettings, NoiseSettings, Preset, TrainConfig};
 pub use log::StepRecord;
-pub use trainer::{FINAL_MODEL_FILE, Start, TrainObserver, TrainOutcome, train};
+pub use trainer::{FINAL_MODEL_FILE, Start, TrainObserver, TrainOutcome, train, train_on};

@@ -8,24 +8,22 @@ use std::time::{Duration, Instant};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor};
 
 use super::batches::{Purpose, TrainingImages, derive_seed};
 use super::checkpoint::{CheckpointState, list_checkpoints, load_checkpoint, save_checkpoint};
 use super::config::TrainConfig;
+use super::data_parallel::{Replicas, check_data_parallel};
 use super::ema::Ema;
 use super::log::{LossLog, StepRecord};
 use super::prefetch::{PREFETCH_DEPTH, Prefetcher};
 use super::samples::write_reconstructions;
-use crate::diffusion::{
-    Conditioning, DiffusionSchedule, GaussianDiffusion, NoiseSampler, TimestepSampler,
-    timestep_tensor,
-};
+use super::step::{StepGradients, StepInputs};
+use crate::diffusion::{Conditioning, DiffusionSchedule, GaussianDiffusion, NoiseSampler};
 use crate::error::{DtunetError, Result};
 use crate::io::{TimedLog, write_atomically};
-use crate::losses::noise_prediction_loss;
+use crate::models::Denoiser;
 use crate::models::weights::save_model;
-use crate::models::{Denoiser, NoisePredictor};
 
 /// File of the final EMA weights in a run folder (what `dtunet detect` reads).
 pub const FINAL_MODEL_FILE: &str = "model.safetensors";
@@ -73,7 +71,52 @@ pub fn train(
     device: &Device,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainOutcome> {
+    train_on(
+        config,
+        images,
+        run,
+        start,
+        std::slice::from_ref(device),
+        observer,
+    )
+}
+
+/// [`train`] data-parallel over `devices` (autodiff is added): each device computes the loss
+/// and gradients of an equal shard of every batch, the gradients are averaged on the first
+/// device, which holds the model, the optimiser, the EMA and writes the checkpoints (see
+/// [`super::data_parallel`]). One device is plain [`train`]; the batch size must be a
+/// multiple of the device count.
+///
+/// # Errors
+/// As [`train`], and no device, a device count that does not divide the batch, or DAFF on
+/// several devices.
+pub fn train_on(
+    config: &TrainConfig,
+    images: &TrainingImages,
+    run: &Path,
+    start: Start,
+    devices: &[Device],
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainOutcome> {
     config.validate()?;
+    let Some(device) = devices.first() else {
+        return Err(DtunetError::InvalidParameter {
+            name: "--devices",
+            found: "none".into(),
+            expected: "at least one device".into(),
+        });
+    };
+    check_data_parallel(config, devices.len())?;
+    if !config.batch_size.is_multiple_of(devices.len()) {
+        return Err(DtunetError::InvalidParameter {
+            name: "--devices",
+            found: format!("{} devices", devices.len()),
+            expected: format!(
+                "a number of devices that divides --batch-size {}",
+                config.batch_size
+            ),
+        });
+    }
     let [channels, height, width] = images.image_shape();
     config.model.check_input(channels, height, width)?;
     if height != config.model.img_size || width != config.model.img_size {
@@ -132,11 +175,20 @@ pub fn train(
 
     let schedule =
         DiffusionSchedule::new(config.diffusion.beta_schedule()?, config.diffusion.steps)?;
-    let diffusion = GaussianDiffusion::new(schedule, &train_device);
+    let replica_devices: Vec<(Device, GaussianDiffusion)> = devices
+        .iter()
+        .map(|device| {
+            let device = device.clone().autodiff();
+            let diffusion = GaussianDiffusion::new(schedule.clone(), &device);
+            (device, diffusion)
+        })
+        .collect();
+    let replicas = Replicas {
+        devices: &replica_devices,
+    };
     let noise_config = config.noise.to_noise_config(config.diffusion.steps)?;
     let term_names = term_names(config);
     let mut loss_log = LossLog::open(run, &term_names, start_step)?;
-    let conditional = config.model.num_classes > 0;
     observer.started(start_step, config.steps);
     text_log.line(&format!(
         "training {} ({} parameters) on {} images, steps {}..{}",
@@ -152,7 +204,7 @@ pub fn train(
     let dims = [config.batch_size, channels, height, width];
     let mut waited_for_inputs = Duration::ZERO;
     std::thread::scope(|scope| -> Result<()> {
-        let draw = |step| draw_step_inputs(config, noise_config, images, step, dims, device);
+        let draw = |step| StepInputs::draw(config, noise_config, images, step, dims, device);
         let mut prepared = Prefetcher::spawn(scope, start_step..config.steps, PREFETCH_DEPTH, draw);
         for step in start_step..config.steps {
             let (inputs, waited) =
@@ -164,30 +216,12 @@ pub fn train(
                         expected: "the inputs the preparing thread draws for every step".into(),
                     })?;
             waited_for_inputs += waited;
-            let StepInputs {
-                t,
-                noise,
-                images: x_start,
-                labels,
-            } = inputs?;
-            let x_start = Tensor::from_data(x_start, &train_device);
-            let labels = Tensor::from_data(labels, &train_device);
-            let noise = Tensor::from_data(noise, &train_device);
-            let x_t = diffusion.q_sample(x_start.clone(), &t, noise.clone());
-            let y = conditional.then_some(labels);
-            let eps_hat = model.predict_noise(x_t.clone(), timestep_tensor(&t, &train_device), y);
-            let terms = noise_prediction_loss(config.loss, eps_hat.clone(), noise);
-            let mut per_sample = terms.loss.clone();
-            let mut term_values: Vec<Tensor<1>> = terms.terms().map(|(_, v)| v.clone()).collect();
-            if config.loss.needs_vlb() {
-                let prediction = diffusion.p_mean_variance_from_eps(x_t, &t, eps_hat, false);
-                let vb = diffusion.vb_terms_bpd(x_start, &t, &prediction);
-                per_sample = per_sample + vb.clone();
-                term_values.push(vb);
-            }
-            let loss = per_sample.mean();
-            let loss_value = f64::from(loss.clone().into_scalar::<f32>());
-            if !loss_value.is_finite() {
+            let StepGradients {
+                loss: loss_value,
+                terms,
+                gradients,
+            } = replicas.step(&model, config, inputs?)?;
+            let Some(gradients) = gradients else {
                 let message = format!(
                     "loss is {loss_value} at step {}; stopped, the last good checkpoint is {}",
                     step + 1,
@@ -200,8 +234,7 @@ pub fn train(
                     value: loss_value,
                     checkpoint: last_checkpoint,
                 });
-            }
-            let gradients = GradientsParams::from_grads(loss.backward(), &model);
+            };
             // A finite loss can still overflow in the backward pass; applying such a gradient
             // would poison the weights, the EMA and every checkpoint written after it.
             let bad_gradients = non_finite_gradients(&model, &gradients);
@@ -227,10 +260,7 @@ pub fn train(
             let record = StepRecord {
                 step: step + 1,
                 loss: loss_value,
-                terms: term_values
-                    .into_iter()
-                    .map(|v| f64::from(v.mean().into_scalar::<f32>()))
-                    .collect(),
+                terms,
                 lr: config.lr,
                 seconds: seconds_before + session.elapsed().as_secs_f64(),
             };
@@ -317,75 +347,6 @@ pub(crate) fn adamw(config: &TrainConfig) -> AdamWConfig {
         .with_beta_2(0.999)
         .with_epsilon(1e-8)
         .with_weight_decay(config.weight_decay as f32)
-}
-
-/// A training step's inputs, drawn on the host from `(seed, step)` alone.
-struct StepInputs {
-    /// `[B, C, H, W]` training images.
-    images: TensorData,
-    /// `[B]` class labels.
-    labels: TensorData,
-    /// `B` timesteps.
-    t: Vec<usize>,
-    /// `[B, C, H, W]` noise for `t`.
-    noise: TensorData,
-}
-
-/// The inputs of training step `step` (what [`Prefetcher`] prepares ahead of the step).
-fn draw_step_inputs(
-    config: &TrainConfig,
-    noise_config: dtunet_noise::NoiseConfig,
-    images: &TrainingImages,
-    step: usize,
-    dims: [usize; 4],
-    device: &Device,
-) -> Result<StepInputs> {
-    let indices = images.batch_indices(config.seed, step, config.batch_size);
-    let (images, labels) = images.batch_data(&indices);
-    let (t, noise) = step_draw_data(config, noise_config, step, dims, device)?;
-    Ok(StepInputs {
-        images,
-        labels,
-        t,
-        noise,
-    })
-}
-
-/// The timesteps (`dims[0]` of them, from the run's range) and the noise `[B, C, H, W]` of
-/// training step `step` on `device`; both depend only on `(seed, step)`, which makes resuming
-/// exact.
-pub(crate) fn step_draws(
-    config: &TrainConfig,
-    noise_config: dtunet_noise::NoiseConfig,
-    step: usize,
-    dims: [usize; 4],
-    device: &Device,
-) -> Result<(Vec<usize>, Tensor<4>)> {
-    let (t, noise) = step_draw_data(config, noise_config, step, dims, device)?;
-    Ok((t, Tensor::from_data(noise, device)))
-}
-
-/// [`step_draws`] with the noise left on the host.
-fn step_draw_data(
-    config: &TrainConfig,
-    noise_config: dtunet_noise::NoiseConfig,
-    step: usize,
-    dims: [usize; 4],
-    device: &Device,
-) -> Result<(Vec<usize>, TensorData)> {
-    let mut timesteps = TimestepSampler::new(
-        config.timestep_range(),
-        config.diffusion.steps,
-        derive_seed(config.seed, Purpose::Timesteps, step as u64),
-    )?;
-    let t = timesteps.sample(dims[0]);
-    let mut noise = NoiseSampler::new(
-        noise_config,
-        derive_seed(config.seed, Purpose::Noise, step as u64),
-        device,
-    )?;
-    let noise = noise.sample_data(dims, &t)?;
-    Ok((t, noise))
 }
 
 /// The newest checkpoint for a log line.
