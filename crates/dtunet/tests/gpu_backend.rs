@@ -29,7 +29,7 @@ use dtunet::models::{
 use dtunet::noise::{NoiseConfig, NoiseKind};
 use dtunet::training::{
     DiffusionSettings, NoiseSettings, Start, StepRecord, TrainConfig, TrainObserver,
-    TrainingImages, train,
+    TrainingImages, train_on,
 };
 use safetensors::SafeTensors;
 
@@ -350,25 +350,33 @@ fn the_same_seed_trains_the_same_first_losses_and_detects_alike() {
     let images = TrainingImages::load(dataset.as_ref(), 0.0).expect("load");
     let config = tiny_training(3);
     let mut losses = Vec::new();
-    for (name, device) in [("flex", Device::flex()), ("gpu", gpu())] {
+    // Flex, the GPU, and two replicas on the GPU each taking half of every batch.
+    for (name, devices) in [
+        ("flex", vec![Device::flex()]),
+        ("gpu", vec![gpu()]),
+        ("gpu-pair", vec![gpu(), gpu()]),
+    ] {
         let mut observer = Losses::default();
-        train(
+        train_on(
             &config,
             &images,
             &folder.path().join(name),
             Start::Fresh,
-            &device,
+            &devices,
             &mut observer,
         )
         .expect("training");
-        losses.push(observer.0);
+        losses.push((name, observer.0));
     }
-    for (step, (gpu, flex)) in losses[1].iter().zip(&losses[0]).enumerate() {
-        assert!(
-            (gpu - flex).abs() <= 1e-4 * flex.abs(),
-            "step {}: loss {gpu} on the GPU, {flex} on flex",
-            step + 1
-        );
+    let (_, flex_losses) = &losses[0];
+    for (name, gpu_losses) in &losses[1..] {
+        for (step, (gpu, flex)) in gpu_losses.iter().zip(flex_losses).enumerate() {
+            assert!(
+                (gpu - flex).abs() <= 1e-4 * flex.abs(),
+                "step {}: loss {gpu} on {name}, {flex} on flex",
+                step + 1
+            );
+        }
     }
     // One model (flex's), detected on both backends with the same host-drawn noise.
     let run = folder.path().join("flex");

@@ -48,10 +48,15 @@ impl<T: Send> Prefetcher<T> {
         });
         Self { receiver }
     }
+}
+
+impl<T> Iterator for Prefetcher<T> {
+    /// An item and how long the call waited for it.
+    type Item = (T, Duration);
 
     /// The next item in index order and how long this call waited for it; `None` once the
     /// range is exhausted or the producer stopped (it panicked: the scope re-raises that).
-    pub fn next(&mut self) -> Option<(T, Duration)> {
+    fn next(&mut self) -> Option<(T, Duration)> {
         let start = Instant::now();
         let item = self.receiver.recv().ok()?;
         Some((item, start.elapsed()))
@@ -67,8 +72,9 @@ mod tests {
     #[test]
     fn yields_every_item_in_order() {
         let items: Vec<usize> = std::thread::scope(|scope| {
-            let mut prefetcher = Prefetcher::spawn(scope, 3..9, 2, |i| i * i);
-            std::iter::from_fn(|| prefetcher.next().map(|(item, _)| item)).collect()
+            Prefetcher::spawn(scope, 3..9, 2, |i| i * i)
+                .map(|(item, _)| item)
+                .collect()
         });
         assert_eq!(items, [9, 16, 25, 36, 49, 64]);
     }

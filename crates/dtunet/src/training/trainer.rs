@@ -488,7 +488,8 @@ fn write_samples(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::ModelConfig;
+    use crate::diffusion::timestep_tensor;
+    use crate::models::{ModelConfig, NoisePredictor};
 
     #[test]
     fn a_refused_resume_names_the_settings_that_differ() {
