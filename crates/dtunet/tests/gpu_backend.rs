@@ -8,6 +8,8 @@
 //! losses to 1e-4 relative, and a short detection's pooled AUROC to 1e-3.
 #![cfg(any(feature = "wgpu", feature = "cuda"))]
 
+mod common;
+
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -31,7 +33,6 @@ use dtunet::training::{
     DiffusionSettings, NoiseSettings, Start, StepRecord, TrainConfig, TrainObserver,
     TrainingImages, train_on,
 };
-use safetensors::SafeTensors;
 
 /// Side of the test images in pixels.
 const SIDE_PX: usize = 16;
@@ -126,22 +127,7 @@ fn assert_close(what: &str, found: &[f32], expected: &[f32], relative: f32) {
 
 /// Every tensor of a model's safetensors bytes, by name, as `f32` values.
 fn weights(model: &Denoiser, config: &ModelConfig) -> Vec<(String, Vec<f32>)> {
-    let bytes = model_bytes(model, config).expect("model bytes");
-    let file = SafeTensors::deserialize(&bytes).expect("safetensors");
-    let mut tensors: Vec<(String, Vec<f32>)> = file
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            let values = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            (name, values)
-        })
-        .collect();
-    tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    tensors
+    common::f32_tensors(&model_bytes(model, config).expect("model bytes"))
 }
 
 #[test]

@@ -6,6 +6,8 @@
 //! that build networks take [`serial`] first: two of them interleaving their draws would make
 //! "the same seed gives the same run" false for reasons that have nothing to do with training.
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -27,7 +29,6 @@ use dtunet::training::{
     DiffusionSettings, NoiseSettings, Start, StepRecord, TrainConfig, TrainObserver,
     TrainingImages, train, train_classifier, train_on,
 };
-use safetensors::SafeTensors;
 
 /// Side of the test images in pixels.
 const SIDE_PX: usize = 16;
@@ -179,22 +180,7 @@ fn loss_rows(run: &Path) -> Vec<String> {
 
 /// Every tensor of a safetensors file, by name, as `f32` values.
 fn tensors(path: &Path) -> Vec<(String, Vec<f32>)> {
-    let bytes = fs::read(path).expect("weights file");
-    let file = SafeTensors::deserialize(&bytes).expect("safetensors");
-    let mut found: Vec<(String, Vec<f32>)> = file
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            let values = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            (name, values)
-        })
-        .collect();
-    found.sort_by(|a, b| a.0.cmp(&b.0));
-    found
+    common::f32_tensors(&fs::read(path).expect("weights file"))
 }
 
 /// Asserts that two weight files hold the same tensors, bit for bit, naming those that differ.

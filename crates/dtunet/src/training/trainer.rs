@@ -221,38 +221,22 @@ pub fn train_on(
                 terms,
                 gradients,
             } = replicas.step(&model, config, inputs?)?;
-            let Some(gradients) = gradients else {
-                let message = format!(
-                    "loss is {loss_value} at step {}; stopped, the last good checkpoint is {}",
-                    step + 1,
-                    describe_checkpoint(last_checkpoint.as_deref())
-                );
-                observer.message(&message);
-                text_log.line(&message)?;
-                return Err(DtunetError::NonFiniteLoss {
-                    step: step + 1,
-                    value: loss_value,
-                    checkpoint: last_checkpoint,
-                });
+            let gradients = match usable_gradients(&model, gradients, loss_value, step + 1) {
+                Ok(gradients) => gradients,
+                Err((what, value)) => {
+                    let message = format!(
+                        "{what}, the last good checkpoint is {}",
+                        describe_checkpoint(last_checkpoint.as_deref())
+                    );
+                    observer.message(&message);
+                    text_log.line(&message)?;
+                    return Err(DtunetError::NonFiniteLoss {
+                        step: step + 1,
+                        value,
+                        checkpoint: last_checkpoint,
+                    });
+                }
             };
-            // A finite loss can still overflow in the backward pass; applying such a gradient
-            // would poison the weights, the EMA and every checkpoint written after it.
-            let bad_gradients = non_finite_gradients(&model, &gradients);
-            if bad_gradients > 0 {
-                let message = format!(
-                    "{bad_gradients} gradient values are not finite at step {} (loss {loss_value:e}); \
-                 stopped before applying them, the last good checkpoint is {}",
-                    step + 1,
-                    describe_checkpoint(last_checkpoint.as_deref())
-                );
-                observer.message(&message);
-                text_log.line(&message)?;
-                return Err(DtunetError::NonFiniteLoss {
-                    step: step + 1,
-                    value: f64::NAN,
-                    checkpoint: last_checkpoint,
-                });
-            }
             model = optimizer.step(config.lr, model, gradients);
             // Also synchronises the BatchNorm running statistics that checkpoints save.
             ema.update(&model);
@@ -347,6 +331,31 @@ pub(crate) fn adamw(config: &TrainConfig) -> AdamWConfig {
         .with_beta_2(0.999)
         .with_epsilon(1e-8)
         .with_weight_decay(config.weight_decay as f32)
+}
+
+/// The gradients of step `step` (1-based) when they may be applied; otherwise what is wrong
+/// and the loss value to report: a non-finite loss (no gradients), or a finite loss whose
+/// backward pass overflowed — applying those would poison the weights, the EMA and every
+/// checkpoint written after it.
+fn usable_gradients(
+    model: &Denoiser,
+    gradients: Option<GradientsParams>,
+    loss: f64,
+    step: usize,
+) -> std::result::Result<GradientsParams, (String, f64)> {
+    let Some(gradients) = gradients else {
+        return Err((format!("loss is {loss} at step {step}; stopped"), loss));
+    };
+    match non_finite_gradients(model, &gradients) {
+        0 => Ok(gradients),
+        bad => Err((
+            format!(
+                "{bad} gradient values are not finite at step {step} (loss {loss:e}); stopped \
+                 before applying them"
+            ),
+            f64::NAN,
+        )),
+    }
 }
 
 /// The newest checkpoint for a log line.
