@@ -81,7 +81,8 @@ pub struct RunArgs {
     /// The study folder: plan.json, models/, cells/, results.csv, tables, plots, report.html.
     #[arg(long)]
     out: PathBuf,
-    /// Base settings every cell starts from: demo (a small CPU model) or paper (Table 6).
+    /// Base settings every cell starts from: demo (a small CPU model), texture (demo at 64 px)
+    /// or paper (Table 6).
     #[arg(long, default_value = "demo", value_parser = parse::<Preset>)]
     preset: Preset,
     /// A TOML training configuration over the preset and the study's own settings.

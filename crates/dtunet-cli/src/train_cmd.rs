@@ -27,7 +27,9 @@ pub struct TrainArgs {
     /// Continue the run in --out from its newest checkpoint.
     #[arg(long)]
     pub resume: bool,
-    /// Starting values: paper (Table 6: 224 px, D 384, depth 6) or demo (a small CPU model).
+    /// Starting values: paper (Table 6: 224 px, D 384, depth 6), demo (a small CPU model,
+    /// 32 px) or texture (the demo's model at 64 px, patch 8, noise period 32, 10 % of the
+    /// images held out for `detect --calibrate`).
     #[arg(long, default_value = "paper", value_parser = parse::<Preset>)]
     pub preset: Preset,
     /// TOML file overriding the preset (keys as in a run's config.toml).

@@ -372,6 +372,34 @@ fn two_devices_train_like_one_and_refuse_a_batch_they_do_not_divide() {
 }
 
 #[test]
+fn the_texture_preset_trains_at_64_px_holding_out_calibration_images() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let data = synth_data(folder.path());
+    let run = folder.path().join("run");
+    dtunet()
+        .args(["train", "--layout", "mvtec", "--preset", "texture"])
+        .args(["--steps", "2", "--sample-every", "0", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("trained 2 steps"));
+    let config = fs::read_to_string(run.join("config.toml")).expect("config.toml");
+    for line in [
+        "img_size = 64",
+        "patch_size = 8",
+        "frequency = 32.0",
+        "calibration_holdout = 0.1",
+    ] {
+        assert!(
+            config.lines().any(|l| l.trim() == line),
+            "{line} in\n{config}"
+        );
+    }
+}
+
+#[test]
 fn bad_flag_values_exit_2_naming_the_value() {
     let folder = tempfile::tempdir().expect("temp dir");
     let data = synth_data(folder.path());

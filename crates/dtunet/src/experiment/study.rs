@@ -478,11 +478,11 @@ impl Study {
     }
 
     /// The training configuration every cell starts from: `preset`, then the study's
-    /// `[train]`, then (with the demo preset) `[train_demo]`.
+    /// `[train]`, then (with the CPU-sized presets, demo and texture) `[train_demo]`.
     pub fn base_train(&self, preset: Preset) -> Result<TrainConfig> {
         let mut config = TrainConfig::preset(preset);
         let mut layers = vec![("[train]", &self.train)];
-        if preset == Preset::Demo {
+        if preset != Preset::Paper {
             layers.push(("[train_demo]", &self.train_demo));
         }
         for (section, table) in layers {

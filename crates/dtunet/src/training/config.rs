@@ -164,8 +164,12 @@ impl Default for TrainConfig {
 pub enum Preset {
     /// The paper's Table 6 model and schedule (224 px, D 384, depth 6).
     Paper,
-    /// A small model that trains on two CPU cores in minutes (the demo's).
+    /// A small model that trains on two CPU cores in minutes (the demo's; grey 32 px slices).
     Demo,
+    /// The demo's model for 64 px textures, colour or grey (MVTec-style categories): patch 8
+    /// (64 tokens), noise period 32 px, and 10 % of the training images held out to calibrate
+    /// detection thresholds (`detect --calibrate`); measured in BENCHMARKS.md.
+    Texture,
 }
 
 impl std::str::FromStr for Preset {
@@ -175,10 +179,11 @@ impl std::str::FromStr for Preset {
         match text {
             "paper" => Ok(Self::Paper),
             "demo" => Ok(Self::Demo),
+            "texture" => Ok(Self::Texture),
             other => Err(DtunetError::InvalidParameter {
                 name: "preset",
                 found: format!("{other:?}"),
-                expected: "paper or demo".into(),
+                expected: "paper, demo or texture".into(),
             }),
         }
     }
@@ -213,6 +218,22 @@ impl TrainConfig {
                 sample_every: 500,
                 ..Self::default()
             },
+            Preset::Texture => {
+                let demo = Self::preset(Preset::Demo);
+                Self {
+                    model: ModelConfig {
+                        img_size: 64,
+                        patch_size: 8,
+                        ..demo.model
+                    },
+                    noise: NoiseSettings {
+                        frequency: 32.0,
+                        ..demo.noise
+                    },
+                    calibration_holdout: 0.1,
+                    ..demo
+                }
+            }
         }
     }
 
@@ -330,13 +351,29 @@ mod tests {
 
     #[test]
     fn presets_validate_and_round_trip_through_toml() {
-        for preset in [Preset::Paper, Preset::Demo] {
+        for preset in [Preset::Paper, Preset::Demo, Preset::Texture] {
             let config = TrainConfig::preset(preset);
             config.validate().expect("presets are valid");
             let back: TrainConfig = toml::from_str(&config.to_toml()).expect("parse");
             assert_eq!(back, config);
         }
         assert_eq!(TrainConfig::default().timestep_range().end(1000), 800);
+    }
+
+    #[test]
+    fn the_texture_preset_is_the_demo_at_64_px_with_a_calibration_hold_out() {
+        let texture = TrainConfig::preset("texture".parse().expect("a preset"));
+        let demo = TrainConfig::preset(Preset::Demo);
+        assert_eq!((texture.model.img_size, texture.model.patch_size), (64, 8));
+        assert_eq!(texture.noise.frequency, 32.0);
+        assert_eq!(texture.calibration_holdout, 0.1);
+        assert_eq!(texture.model.embed_dim, demo.model.embed_dim);
+        assert_eq!((texture.steps, texture.lr), (demo.steps, demo.lr));
+        let error = "textures"
+            .parse::<Preset>()
+            .expect_err("unknown")
+            .to_string();
+        assert!(error.contains("paper, demo or texture"), "{error}");
     }
 
     #[test]
