@@ -17,8 +17,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use dtunet::backend::BackendKind;
-use dtunet::data::synth::{Lesions, SynthConfig, SynthKind, write_dataset};
-use dtunet::data::{Channels, DataOptions, Dataset, ImageSize, Layout};
+use dtunet::data::Dataset;
+use dtunet::data::synth::{Lesions, SynthConfig, SynthKind};
 use dtunet::detection::{DetectConfig, DetectOutputs, detect, load_trained};
 use dtunet::diffusion::{NoiseSampler, timestep_tensor};
 use dtunet::evaluate::DEFAULT_MAX_EXACT_PIXELS;
@@ -254,18 +254,7 @@ fn brains(folder: &Path) -> Box<dyn Dataset> {
         lesions: Lesions::Clear,
         ..SynthConfig::default()
     };
-    let root = folder.join("data");
-    write_dataset(&config, &root, false, &|| ()).expect("synthetic dataset");
-    let side = SIDE_PX as u32;
-    let mut options = DataOptions::new(
-        Layout::Mvtec,
-        ImageSize {
-            height: side,
-            width: side,
-        },
-    );
-    options.transform.channels = Channels::Gray;
-    Layout::Mvtec.open(&root, &options).expect("open")
+    common::synthetic_set(&config, &folder.join("data"))
 }
 
 #[derive(Default)]

@@ -17,8 +17,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use dtunet::DtunetError;
-use dtunet::data::synth::{Lesions, SynthConfig, SynthKind, write_dataset};
-use dtunet::data::{Channels, DataOptions, ImageSize, Layout};
+use dtunet::data::synth::{Lesions, SynthConfig, SynthKind};
 use dtunet::diffusion::{BetaSchedule, DiffusionSchedule, GaussianDiffusion, timestep_tensor};
 use dtunet::losses::{LossKind, noise_prediction_loss};
 use dtunet::models::classifier::load_classifier;
@@ -96,18 +95,7 @@ fn brain_images(folder: &Path, n: usize) -> TrainingImages {
         seed: 3,
         ..SynthConfig::default()
     };
-    let root = folder.join("data");
-    write_dataset(&config, &root, false, &|| ()).expect("synthetic dataset");
-    let side = SIDE_PX as u32;
-    let mut options = DataOptions::new(
-        Layout::Mvtec,
-        ImageSize {
-            height: side,
-            width: side,
-        },
-    );
-    options.transform.channels = Channels::Gray;
-    let dataset = Layout::Mvtec.open(&root, &options).expect("open");
+    let dataset = common::synthetic_set(&config, &folder.join("data"));
     TrainingImages::load(dataset.as_ref(), 0.0).expect("load")
 }
 
@@ -130,18 +118,7 @@ fn labelled_brains(
         lesions: Lesions::Clear,
         ..SynthConfig::default()
     };
-    let root = folder.join("labelled");
-    write_dataset(&config, &root, true, &|| ()).expect("synthetic dataset");
-    let side = SIDE_PX as u32;
-    let mut options = DataOptions::new(
-        Layout::Mvtec,
-        ImageSize {
-            height: side,
-            width: side,
-        },
-    );
-    options.transform.channels = Channels::Gray;
-    let dataset = Layout::Mvtec.open(&root, &options).expect("open");
+    let dataset = common::synthetic_set(&config, &folder.join("labelled"));
     TrainingImages::load_labelled(dataset.as_ref())
 }
 

@@ -1,6 +1,26 @@
 //! Helpers shared by the library's integration tests.
 
+use std::path::Path;
+
+use dtunet::data::synth::{SynthConfig, write_dataset};
+use dtunet::data::{Channels, DataOptions, Dataset, ImageSize, Layout};
 use safetensors::SafeTensors;
+
+/// Writes the synthetic set of `config` (square images of `config.height` px) to `root`,
+/// replacing what is there, and opens it grey in the MVTec layout at that size.
+pub fn synthetic_set(config: &SynthConfig, root: &Path) -> Box<dyn Dataset> {
+    write_dataset(config, root, true, &|| ()).expect("synthetic dataset");
+    let side = config.height as u32;
+    let mut options = DataOptions::new(
+        Layout::Mvtec,
+        ImageSize {
+            height: side,
+            width: side,
+        },
+    );
+    options.transform.channels = Channels::Gray;
+    Layout::Mvtec.open(root, &options).expect("open")
+}
 
 /// Every tensor of the safetensors file `bytes` (f32 data), as `(name, values)` sorted by name.
 pub fn f32_tensors(bytes: &[u8]) -> Vec<(String, Vec<f32>)> {
