@@ -2,16 +2,18 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use dtunet::backend::BackendKind;
 use dtunet::losses::LossKind;
 use dtunet::models::{Architecture, PatchEmbedKind, StageFeedForward};
+use dtunet::training::data_parallel::GradientReduction;
 use dtunet::training::{
     Preset, Start, StepRecord, TrainConfig, TrainObserver, TrainingImages, train_on,
 };
 use indicatif::ProgressBar;
 
+use crate::UsageError;
 use crate::dataset_args::DatasetArgs;
 use crate::progress::bar;
 
@@ -49,6 +51,10 @@ pub struct TrainArgs {
     /// threads of the same device. --batch-size must be a multiple of their number.
     #[arg(long, value_delimiter = ',', conflicts_with = "device_index")]
     pub devices: Vec<usize>,
+    /// With --devices on cuda: average the gradients with Burn's collective all-reduce (NCCL)
+    /// instead of on the first device. Not yet run on several GPUs.
+    #[arg(long, requires = "devices")]
+    pub all_reduce: bool,
 }
 
 /// Per-value overrides of the training configuration (paper Table 6 names).
@@ -305,7 +311,27 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Start::Fresh
     };
     let mut observer = BarObserver::new();
-    let outcome = train_on(&config, &images, &args.out, start, &devices, &mut observer)?;
+    let reduction = if args.all_reduce {
+        if args.backend != BackendKind::Cuda {
+            bail!(UsageError(format!(
+                "--all-reduce needs --backend cuda (NCCL); {} has no collective operations: \
+                 leave it out to average the gradients on the first device",
+                args.backend
+            )));
+        }
+        GradientReduction::AllReduce
+    } else {
+        GradientReduction::OnFirstDevice
+    };
+    let outcome = train_on(
+        &config,
+        &images,
+        &args.out,
+        start,
+        &devices,
+        reduction,
+        &mut observer,
+    )?;
     drop(observer);
     println!(
         "trained {} steps in {:.1} s (last loss {:.5}, mean of the last 10 % {:.5})",

@@ -369,6 +369,17 @@ fn two_devices_train_like_one_and_refuse_a_batch_they_do_not_divide() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("divides --batch-size 4"));
+    dtunet()
+        .args(train_args(
+            &data,
+            &folder.path().join("collective"),
+            &["--steps", "3", "--devices", "0,1", "--all-reduce"],
+        ))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--all-reduce needs --backend cuda",
+        ));
 }
 
 #[test]

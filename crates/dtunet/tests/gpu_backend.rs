@@ -29,6 +29,7 @@ use dtunet::models::{
     Architecture, Denoiser, FeedForwardKind, ModelConfig, NoisePredictor, StageFeedForward,
 };
 use dtunet::noise::{NoiseConfig, NoiseKind};
+use dtunet::training::data_parallel::GradientReduction;
 use dtunet::training::{
     DiffusionSettings, NoiseSettings, Start, StepRecord, TrainConfig, TrainObserver,
     TrainingImages, train_on,
@@ -338,6 +339,7 @@ fn the_same_seed_trains_the_same_first_losses_and_detects_alike() {
             &folder.path().join(name),
             Start::Fresh,
             &devices,
+            GradientReduction::OnFirstDevice,
             &mut observer,
         )
         .expect("training");

@@ -23,7 +23,7 @@ use dtunet::losses::{LossKind, noise_prediction_loss};
 use dtunet::models::classifier::load_classifier;
 use dtunet::models::{Denoiser, FeedForwardKind, ModelConfig, NoisePredictor, StageFeedForward};
 use dtunet::training::checkpoint::{CheckpointState, list_checkpoints, load_checkpoint};
-use dtunet::training::data_parallel::average_gradients;
+use dtunet::training::data_parallel::{GradientReduction, average_gradients};
 use dtunet::training::{
     DiffusionSettings, NoiseSettings, Start, StepRecord, TrainConfig, TrainObserver,
     TrainingImages, train, train_classifier, train_on,
@@ -640,7 +640,16 @@ fn two_replicas_of_half_batches_train_like_one_replica_of_the_whole_batch() {
     let run = |name: &str, devices: &[Device]| {
         let out = folder.path().join(name);
         let mut recorder = Recorder::default();
-        train_on(&config, &images, &out, Start::Fresh, devices, &mut recorder).expect("train");
+        train_on(
+            &config,
+            &images,
+            &out,
+            Start::Fresh,
+            devices,
+            GradientReduction::OnFirstDevice,
+            &mut recorder,
+        )
+        .expect("train");
         (out, recorder.losses)
     };
     let (single, single_losses) = run("single", &[Device::flex()]);
@@ -682,6 +691,7 @@ fn data_parallel_training_refuses_daff_and_an_indivisible_batch() {
             &folder.path().join("refused"),
             Start::Fresh,
             devices,
+            GradientReduction::OnFirstDevice,
             &mut Recorder::default(),
         )
         .expect_err("refused")

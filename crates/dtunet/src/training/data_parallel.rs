@@ -5,11 +5,13 @@
 //! With equal shards the mean of the shards' mean losses is the batch's mean loss, so the
 //! averaged gradients are the batch's gradients (up to the order of f32 sums): N replicas of
 //! batch b/N take the step one replica of batch b takes. The average goes through the first
-//! device (each replica's gradients are moved there); the backends' collective all-reduce
-//! (`burn::tensor::distributed`, NCCL on CUDA) is not used yet, as Flex has none to test it on.
+//! device ([`GradientReduction::OnFirstDevice`], any backend, tested on Flex replicas) or
+//! through Burn's collective all-reduce ([`GradientReduction::AllReduce`]: NCCL on CUDA; Flex
+//! has no collective operations, so that path is type-checked only).
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
+use burn::tensor::distributed::{ReduceOperation, all_reduce};
 use burn::tensor::{Device, Tensor};
 
 use super::config::TrainConfig;
@@ -18,11 +20,28 @@ use crate::diffusion::GaussianDiffusion;
 use crate::error::{DtunetError, Result};
 use crate::models::{Architecture, Denoiser};
 
+/// How the replicas' gradients are averaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GradientReduction {
+    /// Every replica's gradients are moved to the first device and averaged there: any
+    /// backend.
+    #[default]
+    OnFirstDevice,
+    /// Burn's collective all-reduce (mean) between the devices, each replica's thread taking
+    /// part (`burn::tensor::distributed`; NCCL on CUDA): needs a backend with collective
+    /// operations, i.e. cuda. Type-checked; not yet run on several GPUs.
+    AllReduce,
+}
+
 /// The devices a run trains on (autodiff devices; the first holds the model, the optimiser and
-/// the EMA) and each one's diffusion process.
+/// the EMA), each one's diffusion process, and how their gradients meet.
 pub(crate) struct Replicas<'a> {
     /// `(device, its diffusion)`, at least one.
     pub devices: &'a [(Device, GaussianDiffusion)],
+    /// How the gradients are averaged.
+    pub reduction: GradientReduction,
+    /// The devices as given (without autodiff), the members of the all-reduce.
+    pub peers: &'a [Device],
 }
 
 impl Replicas<'_> {
@@ -41,6 +60,7 @@ impl Replicas<'_> {
             return Ok(step_gradients(model, diffusion, config, inputs, device));
         }
         let shards = inputs.split(self.devices.len())?;
+        let (reduction, peers) = (self.reduction, self.peers);
         let results: Vec<StepGradients> = std::thread::scope(|scope| {
             let workers: Vec<_> = self
                 .devices
@@ -48,7 +68,13 @@ impl Replicas<'_> {
                 .zip(shards)
                 .map(|((device, diffusion), shard)| {
                     let replica = model.clone().fork(device);
-                    scope.spawn(move || step_gradients(&replica, diffusion, config, shard, device))
+                    scope.spawn(move || {
+                        let mut result = step_gradients(&replica, diffusion, config, shard, device);
+                        if reduction == GradientReduction::AllReduce {
+                            result.gradients = all_reduce_mean(&replica, result.gradients, peers);
+                        }
+                        result
+                    })
                 })
                 .collect();
             workers
@@ -56,25 +82,56 @@ impl Replicas<'_> {
                 .map(|worker| worker.join().expect("a replica's thread panicked"))
                 .collect()
         });
-        Ok(combine(model, results))
+        Ok(combine(model, results, reduction))
     }
 }
 
-/// The mean loss, terms and gradients of equal shards (gradients `None` when any shard's loss
-/// is not finite).
-fn combine(model: &Denoiser, results: Vec<StepGradients>) -> StepGradients {
+/// The mean loss, terms and gradients of equal shards: the gradients averaged here, or already
+/// averaged by the all-reduce (the first replica's, on the first device).
+fn combine(
+    model: &Denoiser,
+    results: Vec<StepGradients>,
+    reduction: GradientReduction,
+) -> StepGradients {
     let count = results.len() as f64;
     let loss = results.iter().map(|r| r.loss).sum::<f64>() / count;
     let terms = (0..results[0].terms.len())
         .map(|i| results.iter().map(|r| r.terms[i]).sum::<f64>() / count)
         .collect();
-    let gradients: Option<Vec<GradientsParams>> =
-        results.into_iter().map(|r| r.gradients).collect();
+    let mut all: Vec<GradientsParams> = results.into_iter().map(|r| r.gradients).collect();
+    let gradients = match reduction {
+        GradientReduction::OnFirstDevice => average_gradients(model, all),
+        GradientReduction::AllReduce => all.swap_remove(0),
+    };
     StepGradients {
         loss,
         terms,
-        gradients: gradients.map(|all| average_gradients(model, all)),
+        gradients,
     }
+}
+
+/// Every parameter gradient of `replica` replaced by its mean over `peers` (a collective:
+/// every peer's thread calls this with its own replica, in the same parameter order).
+fn all_reduce_mean(
+    replica: &Denoiser,
+    gradients: GradientsParams,
+    peers: &[Device],
+) -> GradientsParams {
+    struct Reduce<'a> {
+        gradients: GradientsParams,
+        peers: &'a [Device],
+    }
+    impl ModuleVisitor for Reduce<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(gradient) = self.gradients.remove::<D>(param.id) {
+                let mean = all_reduce(gradient, ReduceOperation::Mean, self.peers.to_vec());
+                self.gradients.register(param.id, mean.resolve());
+            }
+        }
+    }
+    let mut reduce = Reduce { gradients, peers };
+    replica.visit(&mut reduce);
+    reduce.gradients
 }
 
 /// The mean over `replicas` of each parameter's gradient of `model`, on the device of the

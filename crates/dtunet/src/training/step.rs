@@ -133,14 +133,14 @@ fn step_draw_data(
 }
 
 /// What a network computed on a batch (or shard): the mean loss, the mean of each loss term
-/// and, when the loss is finite, the gradients of the mean loss.
+/// and the gradients of the mean loss (not finite when the loss is not: the caller checks).
 pub(crate) struct StepGradients {
     /// Mean loss over the samples.
     pub loss: f64,
     /// Mean of each loss term (the loss kind's terms, then `vlb` for hybrid kinds).
     pub terms: Vec<f64>,
-    /// `None` when the loss is not finite (nothing to apply).
-    pub gradients: Option<GradientsParams>,
+    /// Gradients of the mean loss.
+    pub gradients: GradientsParams,
 }
 
 /// The loss of `model` on `inputs` (moved to `device`, where the model lives) and its
@@ -178,9 +178,8 @@ pub(crate) fn step_gradients(
         .into_iter()
         .map(|v| f64::from(v.mean().into_scalar::<f32>()))
         .collect();
-    let gradients = loss_value
-        .is_finite()
-        .then(|| GradientsParams::from_grads(loss.backward(), model));
+    // Even for a non-finite loss: replicas joined by a collective all-reduce must all take part.
+    let gradients = GradientsParams::from_grads(loss.backward(), model);
     StepGradients {
         loss: loss_value,
         terms,

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::distributed::{DistributedConfig, DistributedContext, ReduceOperation};
 use burn::tensor::{Device, Int, Tensor};
 
 use super::batches::{Purpose, TrainingImages, derive_seed};
 use super::checkpoint::{CheckpointState, list_checkpoints, load_checkpoint, save_checkpoint};
 use super::config::TrainConfig;
-use super::data_parallel::{Replicas, check_data_parallel};
+use super::data_parallel::{GradientReduction, Replicas, check_data_parallel};
 use super::ema::Ema;
 use super::log::{LossLog, StepRecord};
 use super::prefetch::{PREFETCH_DEPTH, Prefetcher};
@@ -77,6 +78,7 @@ pub fn train(
         run,
         start,
         std::slice::from_ref(device),
+        GradientReduction::OnFirstDevice,
         observer,
     )
 }
@@ -85,7 +87,7 @@ pub fn train(
 /// and gradients of an equal shard of every batch, the gradients are averaged on the first
 /// device, which holds the model, the optimiser, the EMA and writes the checkpoints (see
 /// [`super::data_parallel`]). One device is plain [`train`]; the batch size must be a
-/// multiple of the device count.
+/// multiple of the device count. `reduction` says how the gradients are averaged.
 ///
 /// # Errors
 /// As [`train`], and no device, a device count that does not divide the batch, or DAFF on
@@ -96,6 +98,7 @@ pub fn train_on(
     run: &Path,
     start: Start,
     devices: &[Device],
+    reduction: GradientReduction,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainOutcome> {
     config.validate()?;
@@ -185,7 +188,18 @@ pub fn train_on(
         .collect();
     let replicas = Replicas {
         devices: &replica_devices,
+        reduction,
+        peers: devices,
     };
+    // The collective's communication server lives as long as the run.
+    let _collective = (reduction == GradientReduction::AllReduce && devices.len() > 1).then(|| {
+        DistributedContext::init(
+            devices.to_vec(),
+            DistributedConfig {
+                all_reduce_op: ReduceOperation::Mean,
+            },
+        )
+    });
     let noise_config = config.noise.to_noise_config(config.diffusion.steps)?;
     let term_names = term_names(config);
     let mut loss_log = LossLog::open(run, &term_names, start_step)?;
@@ -334,18 +348,18 @@ pub(crate) fn adamw(config: &TrainConfig) -> AdamWConfig {
 }
 
 /// The gradients of step `step` (1-based) when they may be applied; otherwise what is wrong
-/// and the loss value to report: a non-finite loss (no gradients), or a finite loss whose
+/// and the loss value to report: a non-finite loss, or a finite loss whose
 /// backward pass overflowed — applying those would poison the weights, the EMA and every
 /// checkpoint written after it.
 fn usable_gradients(
     model: &Denoiser,
-    gradients: Option<GradientsParams>,
+    gradients: GradientsParams,
     loss: f64,
     step: usize,
 ) -> std::result::Result<GradientsParams, (String, f64)> {
-    let Some(gradients) = gradients else {
+    if !loss.is_finite() {
         return Err((format!("loss is {loss} at step {step}; stopped"), loss));
-    };
+    }
     match non_finite_gradients(model, &gradients) {
         0 => Ok(gradients),
         bad => Err((
