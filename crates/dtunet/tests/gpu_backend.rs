@@ -30,10 +30,7 @@ use dtunet::models::{
 };
 use dtunet::noise::{NoiseConfig, NoiseKind};
 use dtunet::training::data_parallel::GradientReduction;
-use dtunet::training::{
-    DiffusionSettings, NoiseSettings, Start, StepRecord, TrainConfig, TrainObserver,
-    TrainingImages, train_on,
-};
+use dtunet::training::{Start, StepRecord, TrainConfig, TrainObserver, TrainingImages, train_on};
 
 /// Side of the test images in pixels.
 const SIDE_PX: usize = 16;
@@ -271,27 +268,13 @@ impl TrainObserver for Losses {
 
 fn tiny_training(steps: usize) -> TrainConfig {
     TrainConfig {
-        model: transformer(Architecture::Dtunet, FeedForwardKind::Mlp),
-        noise: NoiseSettings {
-            kind: "tsimplex".into(),
-            ..NoiseSettings::default()
-        },
-        diffusion: DiffusionSettings {
-            schedule: "cosine".into(),
-            steps: 100,
-        },
-        loss: LossKind::L2,
-        batch_size: 4,
-        steps,
-        lr: 3e-3,
-        weight_decay: 0.0,
-        ema_rate: 0.9,
-        sample_distance: 0,
         checkpoint_every: steps,
         keep_checkpoints: 1,
-        sample_every: 0,
-        seed: 11,
-        calibration_holdout: 0.0,
+        ..common::short_run(
+            transformer(Architecture::Dtunet, FeedForwardKind::Mlp),
+            "tsimplex",
+            steps,
+        )
     }
 }
 

@@ -25,8 +25,8 @@ use dtunet::models::{Denoiser, FeedForwardKind, ModelConfig, NoisePredictor, Sta
 use dtunet::training::checkpoint::{CheckpointState, list_checkpoints, load_checkpoint};
 use dtunet::training::data_parallel::{GradientReduction, average_gradients};
 use dtunet::training::{
-    DiffusionSettings, NoiseSettings, Start, StepRecord, TrainConfig, TrainObserver,
-    TrainingImages, train, train_classifier, train_on,
+    Start, StepRecord, TrainConfig, TrainObserver, TrainingImages, train, train_classifier,
+    train_on,
 };
 
 /// Side of the test images in pixels.
@@ -59,29 +59,7 @@ fn tiny_model() -> ModelConfig {
 
 /// A short run of the tiny model on Gaussian noise over a 100-step cosine chain.
 fn tiny_config(steps: usize) -> TrainConfig {
-    TrainConfig {
-        model: tiny_model(),
-        noise: NoiseSettings {
-            kind: "gauss".into(),
-            ..NoiseSettings::default()
-        },
-        diffusion: DiffusionSettings {
-            schedule: "cosine".into(),
-            steps: 100,
-        },
-        loss: LossKind::L2,
-        batch_size: 4,
-        steps,
-        lr: 3e-3,
-        weight_decay: 0.0,
-        ema_rate: 0.9,
-        sample_distance: 0,
-        checkpoint_every: 2,
-        keep_checkpoints: 10,
-        sample_every: 0,
-        seed: 11,
-        calibration_holdout: 0.0,
-    }
+    common::short_run(tiny_model(), "gauss", steps)
 }
 
 /// `n` healthy synthetic brain slices of 16×16, grey, loaded as a training split.

@@ -4,7 +4,38 @@ use std::path::Path;
 
 use dtunet::data::synth::{SynthConfig, write_dataset};
 use dtunet::data::{Channels, DataOptions, Dataset, ImageSize, Layout};
+use dtunet::losses::LossKind;
+use dtunet::models::ModelConfig;
+use dtunet::training::{DiffusionSettings, NoiseSettings, TrainConfig};
 use safetensors::SafeTensors;
+
+/// A short L2 run of `model` on `noise` over a 100-step cosine chain: batch 4, lr 3e-3, EMA
+/// 0.9, seed 11, a checkpoint every 2 steps (10 kept), no samples.
+pub fn short_run(model: ModelConfig, noise: &str, steps: usize) -> TrainConfig {
+    TrainConfig {
+        model,
+        noise: NoiseSettings {
+            kind: noise.into(),
+            ..NoiseSettings::default()
+        },
+        diffusion: DiffusionSettings {
+            schedule: "cosine".into(),
+            steps: 100,
+        },
+        loss: LossKind::L2,
+        batch_size: 4,
+        steps,
+        lr: 3e-3,
+        weight_decay: 0.0,
+        ema_rate: 0.9,
+        sample_distance: 0,
+        checkpoint_every: 2,
+        keep_checkpoints: 10,
+        sample_every: 0,
+        seed: 11,
+        calibration_holdout: 0.0,
+    }
+}
 
 /// Writes the synthetic set of `config` (square images of `config.height` px) to `root`,
 /// replacing what is there, and opens it grey in the MVTec layout at that size.
