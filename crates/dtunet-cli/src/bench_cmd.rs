@@ -5,8 +5,12 @@
 //! the network step alone on a fixed noise tensor, the noise batch alone
 //! ([`NoiseSampler::sample`] for `[B, C, H, W]` with one timestep per sample), the full step
 //! with its noise drawn inline (noise, then the step), and the step as `dtunet train` runs it,
-//! its noise drawn on a host thread during the step before (the wait for it timed apart). The device is synchronised before each clock stops, so lazy
-//! backends are timed honestly. The peer is `benches/peers/train_step.py` (PyTorch).
+//! its noise drawn on a host thread during the step before (the wait for it timed apart). The
+//! device is synchronised before each clock stops, so lazy backends are timed honestly. The
+//! peer is `benches/peers/train_step.py` (PyTorch).
+//!
+//! `dtunet bench ops` ([`ops`]) times the operations fused on CPU backends against the other
+//! forms of a backend.
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +33,8 @@ use serde_json::json;
 use crate::UsageError;
 use crate::train_cmd::parse;
 
+mod ops;
+
 /// Diffusion steps `T` of the benchmarked process (paper Table 6).
 const DIFFUSION_STEPS: usize = 1000;
 /// AdamW learning rate of the step (the training default).
@@ -45,6 +51,9 @@ enum BenchCommand {
     /// Time one training step (forward, backward, AdamW) and the noise generation it needs:
     /// min / median / max ms of the network step, the noise batch and the full step.
     Train(TrainBenchArgs),
+    /// Time the operations dtunet fuses on CPU backends (attention's softmax, DAFF's depthwise
+    /// 3×3) against the other forms of this backend, forward and forward + backward.
+    Ops(ops::OpsBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +117,7 @@ fn parse_noise_kind(text: &str) -> Result<NoiseKind, String> {
 pub fn run(args: BenchArgs) -> Result<()> {
     match args.command {
         BenchCommand::Train(args) => bench_train(&args),
+        BenchCommand::Ops(args) => ops::bench_ops(&args),
     }
 }
 
@@ -222,6 +232,23 @@ fn sync(device: &Device) -> Result<()> {
         .context("the device failed while running the step")
 }
 
+/// Starts the global rayon pool with `threads` workers (default: all cores) and gives the
+/// backend's own CPU threads the same number. The global pool, as `dtunet train` uses: the
+/// noise-drawing thread's rayon work lands there too, so both compete for the same workers
+/// as in training.
+fn start_worker_pool(threads: Option<usize>, backend: BackendKind) -> Result<()> {
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(threads) = threads {
+        if threads == 0 {
+            bail!(UsageError("--threads must be at least 1".into()));
+        }
+        pool = pool.num_threads(threads);
+    }
+    pool.build_global().context("cannot start worker threads")?;
+    backend.limit_cpu_threads(rayon::current_num_threads());
+    Ok(())
+}
+
 fn bench_train(args: &TrainBenchArgs) -> Result<()> {
     if args.repeats == 0 {
         bail!(UsageError("--repeats must be at least 1".into()));
@@ -229,17 +256,7 @@ fn bench_train(args: &TrainBenchArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!(UsageError("--batch-size must be at least 1".into()));
     }
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(threads) = args.threads {
-        if threads == 0 {
-            bail!(UsageError("--threads must be at least 1".into()));
-        }
-        pool = pool.num_threads(threads);
-    }
-    // The global pool, as `dtunet train` uses: the noise-drawing thread's rayon work lands
-    // there too, so both compete for the same workers as in training.
-    pool.build_global().context("cannot start worker threads")?;
-    args.backend.limit_cpu_threads(rayon::current_num_threads());
+    start_worker_pool(args.threads, args.backend)?;
     let model_config = ModelConfig {
         arch: args.arch,
         img_size: args.img_size,

@@ -128,3 +128,76 @@ fn bad_values_are_usage_errors() {
         .code(2)
         .stderr(predicate::str::contains("pink"));
 }
+
+#[test]
+fn ops_times_three_forms_of_each_operation_and_they_agree_on_flex() {
+    let output = dtunet()
+        .args(["bench", "ops", "--img-size", "16", "--patch-size", "4"])
+        .args(["--embed-dim", "16", "--heads", "2", "--batch-size", "2"])
+        .args([
+            "--repeats",
+            "2",
+            "--warmup",
+            "0",
+            "--threads",
+            "2",
+            "--json",
+        ])
+        .assert()
+        .success();
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.get_output().stdout).expect("stdout is JSON");
+    let results = report["results"].as_array().expect("results");
+    let forms: Vec<(&str, &str)> = results
+        .iter()
+        .map(|row| {
+            (
+                row["operation"].as_str().expect("operation"),
+                row["form"].as_str().expect("form"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        forms,
+        [
+            ("attention", "dtunet"),
+            ("attention", "burn attention op"),
+            ("attention", "matmul, burn softmax, matmul"),
+            ("depthwise 3x3", "dtunet"),
+            ("depthwise 3x3", "nine shifted multiply-adds"),
+            ("depthwise 3x3", "burn conv2d, groups = C"),
+        ]
+    );
+    // 16 px / patch 4: 16 grid tokens + the time token, heads of 8; DAFF's hidden width 64.
+    assert_eq!(results[0]["shape"], "q, k, v [B 2, h 2, N 17, d 8]");
+    assert_eq!(results[3]["shape"], "map [B 2, 4, 4, C 64] (channels last)");
+    for row in results {
+        let difference = row["max_difference"].as_f64().expect("max_difference");
+        assert!(difference < 1e-5, "{row}");
+        for timing in ["forward", "forward_backward"] {
+            assert_eq!(row[timing]["runs_ms"].as_array().expect("runs").len(), 2);
+        }
+    }
+    assert_eq!(report["backend"], "flex");
+}
+
+#[test]
+#[cfg(not(feature = "cuda"))]
+fn ops_refuses_a_backend_this_build_lacks() {
+    dtunet()
+        .args([
+            "bench",
+            "ops",
+            "--backend",
+            "cuda",
+            "--img-size",
+            "16",
+            "--patch-size",
+            "4",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "a backend this binary was built with",
+        ));
+}

@@ -118,7 +118,7 @@ impl Attention {
 /// `softmax(q·kᵀ / √d) · v` over heads `[B, h, N, d]`. A training step on Flex composes it from
 /// two matrix products around the fused softmax (whose backward is one pass); elsewhere it is
 /// Burn's attention operation (on Flex without autodiff, its fused CPU kernel).
-pub(super) fn scaled_dot_product(query: Tensor<4>, key: Tensor<4>, value: Tensor<4>) -> Tensor<4> {
+pub fn scaled_dot_product(query: Tensor<4>, key: Tensor<4>, value: Tensor<4>) -> Tensor<4> {
     if trains_on_flex(&query.device()) {
         let head_dim = query.dims()[3];
         let scores = (query * (head_dim as f64).powf(-0.5)).matmul(key.swap_dims(2, 3));

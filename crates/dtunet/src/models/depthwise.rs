@@ -4,9 +4,11 @@
 //! with zero padding: stride 1, same size. It is one backend-extension operation on the Flex CPU
 //! backend (plain or autodiff: our kernels and a handwritten backward, so a training step pays
 //! one pass forward and two backward) and on LibTorch (`--features tch`: LibTorch's grouped
-//! convolution and its backward, see `libtorch`). On the other backends it is composed from
-//! tensor operations (nine shifted copies of the zero-padded map), which every backend
-//! differentiates. (Burn's grouped `conv2d` with one group per channel made a LibTorch training
+//! convolution and its backward, see `libtorch`). On the other backends (cuda, wgpu) it is
+//! Burn's grouped `conv2d`, one group per channel, on the map permuted to NCHW: on an H200
+//! through wgpu that took 2.9 ms forward and backward at the paper's size where the composed
+//! form ([`depthwise_conv3x3_composed`], nine shifted copies of the zero-padded map) took 15.3
+//! (BENCHMARKS.md, `dtunet bench ops`). (On LibTorch Burn's grouped `conv2d` made a training
 //! step 3–5× slower: burn-tch keeps Burn's default weight gradient, one convolution per group.)
 
 // burn-tch is deprecated upstream and the `tch` feature opts into it; `backend_extension`
@@ -22,6 +24,8 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 use burn_flex::FlexTensor;
 
@@ -51,8 +55,17 @@ pub fn depthwise_conv3x3(map: Tensor<4>, taps: Tensor<2>, bias: Tensor<1>) -> Te
             bias.into_dispatch(),
         ))
     } else {
-        depthwise_conv3x3_composed(map, taps, bias)
+        depthwise_conv3x3_grouped(map, taps, bias)
     }
+}
+
+/// [`depthwise_conv3x3`] as Burn's grouped `conv2d` (one group per channel) on the map
+/// permuted to `[B, C, H, W]` and back.
+pub fn depthwise_conv3x3_grouped(map: Tensor<4>, taps: Tensor<2>, bias: Tensor<1>) -> Tensor<4> {
+    let channels = map.dims()[3];
+    let weight = taps.swap_dims(0, 1).reshape([channels, 1, 3, 3]);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], channels);
+    conv2d(map.permute([0, 3, 1, 2]), weight, Some(bias), options).permute([0, 2, 3, 1])
 }
 
 /// Whether `device`'s backend implements [`DepthwiseConvBackend`]: Flex, and LibTorch in a
@@ -255,9 +268,12 @@ mod tests {
         wave(shape, seed, 1.0, device)
     }
 
-    /// Forward output and, of `Σ output · upstream`, the input gradient (when `map_is_tracked`;
-    /// empty otherwise) and the tap and bias gradients.
-    fn run(fused: bool, shape: [usize; 4], map_is_tracked: bool, device: &Device) -> [Vec<f32>; 4] {
+    /// One way of computing the convolution: `(map, taps, bias) → output`.
+    type Form = fn(Tensor<4>, Tensor<2>, Tensor<1>) -> Tensor<4>;
+
+    /// The forward output of `form` and, of `Σ output · upstream`, the input gradient (when
+    /// `map_is_tracked`; empty otherwise) and the tap and bias gradients.
+    fn run(form: Form, shape: [usize; 4], map_is_tracked: bool, device: &Device) -> [Vec<f32>; 4] {
         let channels = shape[3];
         let map = tensor(shape, 1.0, device);
         let map = if map_is_tracked {
@@ -268,11 +284,7 @@ mod tests {
         let taps = tensor([TAPS, channels], 2.0, device).require_grad();
         let bias = tensor([channels], 3.0, device).require_grad();
         let upstream = tensor(shape, 4.0, device);
-        let output = if fused {
-            depthwise_conv3x3(map.clone(), taps.clone(), bias.clone())
-        } else {
-            depthwise_conv3x3_composed(map.clone(), taps.clone(), bias.clone())
-        };
+        let output = form(map.clone(), taps.clone(), bias.clone());
         let grads = (output.clone() * upstream).sum().backward();
         [
             values(output),
@@ -282,10 +294,9 @@ mod tests {
         ]
     }
 
-    /// The fused operation on `device` (with autodiff), its output and gradients, against the
-    /// composed form on the same device.
-    fn assert_fused_equals_composed(device: &Device) {
-        assert!(has_fused_operation(device));
+    /// `form` on `device` (with autodiff), its output and gradients, against the composed form
+    /// on the same device.
+    fn assert_equals_composed(form: Form, device: &Device) {
         let names = ["output", "input gradient", "taps gradient", "bias gradient"];
         for (shape, map_is_tracked) in [
             ([2, 5, 7, 12], true),
@@ -293,15 +304,15 @@ mod tests {
             ([3, 4, 2, 33], true),
             ([2, 3, 4, 5], false),
         ] {
-            let fused = run(true, shape, map_is_tracked, device);
-            let composed = run(false, shape, map_is_tracked, device);
+            let found = run(form, shape, map_is_tracked, device);
+            let composed = run(depthwise_conv3x3_composed, shape, map_is_tracked, device);
             assert_eq!(
-                fused[1].is_empty(),
+                found[1].is_empty(),
                 !map_is_tracked,
                 "input gradient only when tracked"
             );
-            for ((fused, composed), name) in fused.iter().zip(composed).zip(names) {
-                assert_close(fused, &composed, TOLERANCE, name);
+            for ((found, composed), name) in found.iter().zip(composed).zip(names) {
+                assert_close(found, &composed, TOLERANCE, name);
             }
         }
     }
@@ -320,8 +331,16 @@ mod tests {
 
     #[test]
     fn flex_convolution_and_its_gradients_equal_the_composed_one() {
-        assert_fused_equals_composed(&Device::flex().autodiff());
+        assert!(has_fused_operation(&Device::flex()));
+        assert_equals_composed(depthwise_conv3x3, &Device::flex().autodiff());
         assert_fused_forward_equals_composed(&Device::flex());
+    }
+
+    /// The form of the GPU backends, run here on Flex (Burn's grouped `conv2d` and its
+    /// autodiff backward); tests/gpu_backend.rs checks DAFF on wgpu/cuda against Flex.
+    #[test]
+    fn grouped_convolution_and_its_gradients_equal_the_composed_one() {
+        assert_equals_composed(depthwise_conv3x3_grouped, &Device::flex().autodiff());
     }
 
     /// `cargo test --release -p dtunet --features tch depthwise`, built as tools/build-tch.sh
@@ -329,7 +348,8 @@ mod tests {
     #[cfg(feature = "tch")]
     #[test]
     fn libtorch_convolution_and_its_gradients_equal_the_composed_one() {
-        assert_fused_equals_composed(&Device::libtorch().autodiff());
+        assert!(has_fused_operation(&Device::libtorch()));
+        assert_equals_composed(depthwise_conv3x3, &Device::libtorch().autodiff());
         assert_fused_forward_equals_composed(&Device::libtorch());
     }
 }

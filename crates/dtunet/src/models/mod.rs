@@ -33,6 +33,15 @@ pub use feed_forward::{Daff, Ddaff, FeedForward, Mlp, TokenLayout};
 pub use transformer::{Block, FinalLayer, RefinementHead, TransformerUNet};
 pub use unet::UNet;
 
+/// The operations a training step runs fused where the backend allows it, and their composed
+/// forms, for benchmarks and backend checks (`dtunet bench ops`).
+pub mod ops {
+    pub use super::attention::scaled_dot_product;
+    pub use super::depthwise::{
+        depthwise_conv3x3, depthwise_conv3x3_composed, depthwise_conv3x3_grouped,
+    };
+}
+
 use crate::error::Result;
 
 /// A network that predicts the noise ε added to `x_0` to make `x_t`.
