@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use dtunet::backend::BackendKind;
 use dtunet::data::synth::{Lesions, Material, SynthConfig, SynthKind, write_dataset};
 use dtunet::metrics::Threshold;
 use dtunet::training::{Preset, Start, TrainConfig, TrainingImages, train};
@@ -47,6 +48,10 @@ pub struct DemoArgs {
     /// Replace the results of an earlier demo in --out.
     #[arg(long)]
     overwrite: bool,
+    /// Compute backend of training and detection: flex (CPU), or cuda / wgpu / tch when built
+    /// with that feature.
+    #[arg(long, default_value = "flex", value_parser = parse::<BackendKind>)]
+    backend: BackendKind,
 }
 
 pub fn run(args: DemoArgs) -> Result<()> {
@@ -73,6 +78,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let t_lambda = args.t_lambda.unwrap_or(if args.quick { 20 } else { 250 });
     let samples = args.samples.unwrap_or(if args.quick { 1 } else { 4 });
     config.validate()?;
+    let device = args.backend.device(None)?;
 
     let data = args.out.join("data");
     let synth = SynthConfig {
@@ -106,16 +112,16 @@ pub fn run(args: DemoArgs) -> Result<()> {
         format: DatasetFormat::mvtec(),
     };
     eprintln!(
-        "2/3 training DTU-Net ({} px, D {}, depth {}) with {} noise for {} steps",
+        "2/3 training DTU-Net ({} px, D {}, depth {}) with {} noise for {} steps on {}",
         config.model.img_size,
         config.model.embed_dim,
         config.model.depth,
         config.noise.kind,
-        config.steps
+        config.steps,
+        args.backend
     );
     let opened = dataset.open(config.model.img_size, config.model.channels)?;
     let images = TrainingImages::load(opened.as_ref(), config.calibration_holdout)?;
-    let device = dtunet::backend::BackendKind::Flex.device(None)?;
     let mut observer = BarObserver::new();
     let outcome = train(
         &config,
@@ -152,7 +158,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         guidance_scale: 1.0,
         seed: args.seed,
         overwrite: true,
-        backend: dtunet::backend::BackendKind::Flex,
+        backend: args.backend,
         device_index: None,
         shard: None,
     })?;

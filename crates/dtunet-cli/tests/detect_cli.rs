@@ -28,6 +28,24 @@ fn quick_demo(out: &Path) -> Value {
 }
 
 #[test]
+#[cfg(not(feature = "cuda"))]
+fn the_demo_refuses_a_backend_this_build_lacks_before_writing_anything() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let out = folder.path().join("demo");
+    dtunet()
+        .args(["demo", "--quick", "--backend", "cuda", "--out", path(&out)])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "a backend this binary was built with",
+        ));
+    assert!(
+        !out.join("data").exists(),
+        "no data written before the refusal"
+    );
+}
+
+#[test]
 fn the_quick_demo_trains_detects_and_reports() {
     let folder = tempfile::tempdir().expect("temp dir");
     let out = folder.path().join("demo");
