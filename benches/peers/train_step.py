@@ -21,7 +21,9 @@ draws the noise with the paper code's generator (benches/peers/tsimplex_referenc
 `OpenSimplex` per batch, numba `noise4array` per sample and octave; octaves 6, persistence 0.9,
 frequency 64) and converts it to float32; `--noise gauss` uses `torch.randn`. Prints
 min / median / max ms per row and the noise share (noise median / full-step median), or the
-same fields as `dtunet bench train --json` with `--json`.
+same fields as `dtunet bench train --json` with `--json`. `--device cuda` runs the step on a GPU
+(float32, PyTorch's default matmul precision; the noise is drawn on the host and copied), the
+peer of `dtunet bench train --backend cuda|wgpu`; `--noise gauss` then needs no opensimplex.
 """
 
 import argparse
@@ -40,7 +42,6 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1] / "tests/fixtures/models"))
 
 from gen_models import Net  # noqa: E402
-from tsimplex_reference import tsimplex_batch  # noqa: E402
 
 DIFFUSION_STEPS = 1000
 SAMPLE_DISTANCE = 800
@@ -56,34 +57,44 @@ def cosine_alphas_cumprod(steps):
 
 
 class Noise:
-    """Noise batches [B, C, H, W] with one timestep per sample, as float32 tensors."""
+    """Noise batches [B, C, H, W] with one timestep per sample, drawn on the host as float32
+    tensors and moved to `device`."""
 
-    def __init__(self, kind, shape, seed):
-        self.kind, self.shape = kind, shape
+    def __init__(self, kind, shape, seed, device):
+        self.kind, self.shape, self.device = kind, shape, device
         if kind == "tsimplex":
             import opensimplex
+            from tsimplex_reference import tsimplex_batch
             self.opensimplex = opensimplex
+            self.tsimplex_batch = tsimplex_batch
         self.rng = np.random.default_rng(seed)
         self.torch_gen = torch.Generator().manual_seed(seed)
 
     def sample(self, t):
         if self.kind == "gauss":
-            return torch.randn(self.shape, generator=self.torch_gen)
+            return torch.randn(self.shape, generator=self.torch_gen).to(self.device)
         generator = self.opensimplex.OpenSimplex(int(self.rng.integers(-(2**63), 2**63 - 1)))
-        field = tsimplex_batch(generator, self.shape, t.numpy(), 6, 0.9, 64.0)
-        return torch.from_numpy(field).float()
+        field = self.tsimplex_batch(generator, self.shape, t.cpu().numpy(), 6, 0.9, 64.0)
+        return torch.from_numpy(field).float().to(self.device)
+
+
+def synchronize(device):
+    """Waits for the device's queued work, so clocks stop when the work is done."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 class Step:
-    def __init__(self, model, x_start):
+    def __init__(self, model, x_start, device):
         self.model = model
+        self.device = device
         self.x_start = x_start
         self.optimizer = torch.optim.AdamW(
             model.parameters(), lr=LEARNING_RATE, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
         )
         alphas_cumprod = cosine_alphas_cumprod(DIFFUSION_STEPS)
-        self.sqrt_ac = torch.from_numpy(np.sqrt(alphas_cumprod)).float()
-        self.sqrt_1m_ac = torch.from_numpy(np.sqrt(1.0 - alphas_cumprod)).float()
+        self.sqrt_ac = torch.from_numpy(np.sqrt(alphas_cumprod)).float().to(device)
+        self.sqrt_1m_ac = torch.from_numpy(np.sqrt(1.0 - alphas_cumprod)).float().to(device)
 
     def run(self, t, eps):
         x_t = (self.sqrt_ac[t].view(-1, 1, 1, 1) * self.x_start
@@ -95,6 +106,7 @@ class Step:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        synchronize(self.device)
 
 
 def summary(times_ms):
@@ -121,6 +133,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="default: all cores")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (float32 either way)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.repeats < 1:
@@ -149,16 +162,18 @@ def main():
         "ff": ff,
         "num_classes": 0,
     }
-    model = Net(cfg).train()
+    device = torch.device(args.device)
+    model = Net(cfg).train().to(device)
     params = sum(p.numel() for p in model.parameters())
     shape = (args.batch_size, args.channels, args.img_size, args.img_size)
     x_start = torch.sin(torch.arange(math.prod(shape), dtype=torch.float32) * 0.1).reshape(shape)
-    step = Step(model, x_start)
-    noise = Noise(args.noise, shape, seed=0)
+    step = Step(model, x_start.to(device), device)
+    noise = Noise(args.noise, shape, seed=0, device=device)
     timesteps = torch.Generator().manual_seed(0)
 
     def draw_t():
-        return torch.randint(0, SAMPLE_DISTANCE, (args.batch_size,), generator=timesteps)
+        t = torch.randint(0, SAMPLE_DISTANCE, (args.batch_size,), generator=timesteps)
+        return t.to(device)
 
     fixed_t = draw_t()
     fixed_eps = noise.sample(fixed_t)  # also compiles numba's kernels (or loads its cache)
@@ -171,6 +186,7 @@ def main():
         t = draw_t()
         start = time.perf_counter()
         noise.sample(t)
+        synchronize(device)
         noise_only = time.perf_counter() - start
 
         t = draw_t()
@@ -194,7 +210,7 @@ def main():
                         ("arch", "img_size", "patch_size", "embed_dim", "depth", "heads")}
         report = {
             "bench": "train",
-            "backend": f"torch {torch.__version__} cpu",
+            "backend": f"torch {torch.__version__} {device}",
             "threads": threads,
             "model": {**model_fields, "ff": args.ff, "channels": args.channels,
                       "params": params},
@@ -210,7 +226,8 @@ def main():
     print(f"pytorch {args.arch} {args.img_size}x{args.img_size} px, {args.channels} channel(s), "
           f"patch {args.patch_size}, D {args.embed_dim}, depth {args.depth}, heads {args.heads}, "
           f"ff {args.ff} ({params} parameters); batch {args.batch_size}; noise {args.noise}; "
-          f"torch {torch.__version__} on {threads} thread(s); {args.repeats} timed step(s) after "
+          f"torch {torch.__version__} on {device}, {threads} thread(s); {args.repeats} timed "
+          f"step(s) after "
           f"{args.warmup} warm-up")
     print(f"{'ms per step':<18} {'min':>10} {'median':>10} {'max':>10}")
     for name, key in (("network step", "network_step"), ("noise generation", "noise_generation"),
