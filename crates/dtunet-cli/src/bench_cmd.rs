@@ -95,6 +95,13 @@ struct TrainBenchArgs {
     /// Timed steps.
     #[arg(long, default_value_t = 5)]
     repeats: usize,
+    #[command(flatten)]
+    target: BenchTarget,
+}
+
+/// Where a benchmark runs and how it reports: the flags every `bench` subcommand shares.
+#[derive(Debug, Args)]
+struct BenchTarget {
     /// Compute backend: flex (CPU), or cuda / wgpu / tch when built with that feature.
     #[arg(long, default_value = "flex", value_parser = parse::<BackendKind>)]
     backend: BackendKind,
@@ -107,6 +114,25 @@ struct TrainBenchArgs {
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
+}
+
+impl BenchTarget {
+    /// Starts the global rayon pool with `--threads` workers (default: all cores), gives the
+    /// backend's own CPU threads the same number and returns the device. The global pool, as
+    /// `dtunet train` uses: the noise-drawing thread's rayon work lands there too, so both
+    /// compete for the same workers as in training.
+    fn start(&self) -> Result<Device> {
+        let mut pool = rayon::ThreadPoolBuilder::new();
+        if let Some(threads) = self.threads {
+            if threads == 0 {
+                bail!(UsageError("--threads must be at least 1".into()));
+            }
+            pool = pool.num_threads(threads);
+        }
+        pool.build_global().context("cannot start worker threads")?;
+        self.backend.limit_cpu_threads(rayon::current_num_threads());
+        Ok(self.backend.device(self.device_index)?)
+    }
 }
 
 fn parse_noise_kind(text: &str) -> Result<NoiseKind, String> {
@@ -232,23 +258,6 @@ fn sync(device: &Device) -> Result<()> {
         .context("the device failed while running the step")
 }
 
-/// Starts the global rayon pool with `threads` workers (default: all cores) and gives the
-/// backend's own CPU threads the same number. The global pool, as `dtunet train` uses: the
-/// noise-drawing thread's rayon work lands there too, so both compete for the same workers
-/// as in training.
-fn start_worker_pool(threads: Option<usize>, backend: BackendKind) -> Result<()> {
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(threads) = threads {
-        if threads == 0 {
-            bail!(UsageError("--threads must be at least 1".into()));
-        }
-        pool = pool.num_threads(threads);
-    }
-    pool.build_global().context("cannot start worker threads")?;
-    backend.limit_cpu_threads(rayon::current_num_threads());
-    Ok(())
-}
-
 fn bench_train(args: &TrainBenchArgs) -> Result<()> {
     if args.repeats == 0 {
         bail!(UsageError("--repeats must be at least 1".into()));
@@ -256,7 +265,6 @@ fn bench_train(args: &TrainBenchArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!(UsageError("--batch-size must be at least 1".into()));
     }
-    start_worker_pool(args.threads, args.backend)?;
     let model_config = ModelConfig {
         arch: args.arch,
         img_size: args.img_size,
@@ -275,7 +283,7 @@ fn bench_train(args: &TrainBenchArgs) -> Result<()> {
         ..NoiseConfig::default()
     };
     noise_config.validate()?;
-    let device = args.backend.device(args.device_index)?;
+    let device = args.target.start()?;
     run_benchmark(args, &model_config, noise_config, &device)
 }
 
@@ -357,10 +365,10 @@ fn run_benchmark(
     let prefetched_noise_share = wait.median_ms / prefetched.median_ms;
     let threads = rayon::current_num_threads();
 
-    if args.json {
+    if args.target.json {
         let report = json!({
             "bench": "train",
-            "backend": args.backend.name(),
+            "backend": args.target.backend.name(),
             "threads": threads,
             "model": {
                 "arch": model_config.arch.name(),
@@ -403,7 +411,7 @@ fn run_benchmark(
         model_config.ff,
         args.batch_size,
         noise_config.kind,
-        args.backend,
+        args.target.backend,
         args.repeats,
         args.warmup,
     );

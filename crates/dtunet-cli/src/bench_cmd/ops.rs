@@ -18,16 +18,14 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Args;
-use dtunet::backend::BackendKind;
 use dtunet::models::ModelConfig;
 use dtunet::models::ops::{
     depthwise_conv3x3, depthwise_conv3x3_composed, depthwise_conv3x3_grouped, scaled_dot_product,
 };
 use serde_json::json;
 
-use super::{Summary, start_worker_pool, sync};
+use super::{BenchTarget, Summary, sync};
 use crate::UsageError;
-use crate::train_cmd::parse;
 
 #[derive(Debug, Args)]
 pub struct OpsBenchArgs {
@@ -52,18 +50,8 @@ pub struct OpsBenchArgs {
     /// Timed calls.
     #[arg(long, default_value_t = 10)]
     repeats: usize,
-    /// Compute backend: flex (CPU), or cuda / wgpu / tch when built with that feature.
-    #[arg(long, default_value = "flex", value_parser = parse::<BackendKind>)]
-    backend: BackendKind,
-    /// GPU index for cuda / tch.
-    #[arg(long)]
-    device_index: Option<usize>,
-    /// Worker threads of the CPU backend (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Print the results as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    target: BenchTarget,
 }
 
 /// One way of computing an operation from its three `[.., .., .., ..]` inputs.
@@ -249,7 +237,6 @@ pub fn bench_ops(args: &OpsBenchArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!(UsageError("--batch-size must be at least 1".into()));
     }
-    start_worker_pool(args.threads, args.backend)?;
     let config = ModelConfig {
         img_size: args.img_size,
         patch_size: args.patch_size,
@@ -258,13 +245,13 @@ pub fn bench_ops(args: &OpsBenchArgs) -> Result<()> {
         ..ModelConfig::default()
     };
     config.validate()?;
-    let device = args.backend.device(args.device_index)?;
+    let device = args.target.start()?;
     let threads = rayon::current_num_threads();
     let mut report = Vec::new();
-    if !args.json {
+    if !args.target.json {
         println!(
             "{} on {threads} thread(s); {} timed call(s) after {} warm-up; ms per call",
-            args.backend, args.repeats, args.warmup
+            args.target.backend, args.repeats, args.warmup
         );
     }
     for operation in [
@@ -272,7 +259,7 @@ pub fn bench_ops(args: &OpsBenchArgs) -> Result<()> {
         depthwise_operation(&config, args.batch_size),
     ] {
         let timings = time_operation(&operation, args, &device)?;
-        if !args.json {
+        if !args.target.json {
             println!("{}: {}", operation.name, operation.shape);
             println!(
                 "  {:<30} {:>10} {:>14} {:>12}",
@@ -282,7 +269,7 @@ pub fn bench_ops(args: &OpsBenchArgs) -> Result<()> {
         for (variant, timing) in operation.variants.iter().zip(&timings) {
             let forward = Summary::of(&timing.forward_ms);
             let both = Summary::of(&timing.forward_backward_ms);
-            if args.json {
+            if args.target.json {
                 report.push(json!({
                     "operation": operation.name,
                     "shape": operation.shape,
@@ -299,10 +286,10 @@ pub fn bench_ops(args: &OpsBenchArgs) -> Result<()> {
             }
         }
     }
-    if args.json {
+    if args.target.json {
         let report = json!({
             "bench": "ops",
-            "backend": args.backend.name(),
+            "backend": args.target.backend.name(),
             "threads": threads,
             "batch_size": args.batch_size,
             "warmup": args.warmup,
