@@ -258,13 +258,19 @@ fn sync(device: &Device) -> Result<()> {
         .context("the device failed while running the step")
 }
 
-fn bench_train(args: &TrainBenchArgs) -> Result<()> {
-    if args.repeats == 0 {
+/// Refuses a benchmark without timed repeats or without images.
+fn check_counts(repeats: usize, batch_size: usize) -> Result<()> {
+    if repeats == 0 {
         bail!(UsageError("--repeats must be at least 1".into()));
     }
-    if args.batch_size == 0 {
+    if batch_size == 0 {
         bail!(UsageError("--batch-size must be at least 1".into()));
     }
+    Ok(())
+}
+
+fn bench_train(args: &TrainBenchArgs) -> Result<()> {
+    check_counts(args.repeats, args.batch_size)?;
     let model_config = ModelConfig {
         arch: args.arch,
         img_size: args.img_size,

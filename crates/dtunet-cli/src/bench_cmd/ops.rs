@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -24,8 +24,7 @@ use dtunet::models::ops::{
 };
 use serde_json::json;
 
-use super::{BenchTarget, Summary, sync};
-use crate::UsageError;
+use super::{BenchTarget, Summary, check_counts, sync};
 
 #[derive(Debug, Args)]
 pub struct OpsBenchArgs {
@@ -231,12 +230,7 @@ fn largest_difference(found: &TensorData, expected: &TensorData) -> Result<f32> 
 }
 
 pub fn bench_ops(args: &OpsBenchArgs) -> Result<()> {
-    if args.repeats == 0 {
-        bail!(UsageError("--repeats must be at least 1".into()));
-    }
-    if args.batch_size == 0 {
-        bail!(UsageError("--batch-size must be at least 1".into()));
-    }
+    check_counts(args.repeats, args.batch_size)?;
     let config = ModelConfig {
         img_size: args.img_size,
         patch_size: args.patch_size,
