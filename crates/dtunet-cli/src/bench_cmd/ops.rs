@@ -117,35 +117,28 @@ fn depthwise_operation(config: &ModelConfig, batch: usize) -> Operation {
         variants: [
             Variant {
                 name: "dtunet",
-                run: |[map, taps, bias]| {
-                    let channels = map.dims()[3];
-                    depthwise_conv3x3(map, taps.reshape([9, channels]), bias.reshape([channels]))
-                },
+                run: |inputs| call_depthwise(depthwise_conv3x3, inputs),
             },
             Variant {
                 name: "nine shifted multiply-adds",
-                run: |[map, taps, bias]| {
-                    let channels = map.dims()[3];
-                    depthwise_conv3x3_composed(
-                        map,
-                        taps.reshape([9, channels]),
-                        bias.reshape([channels]),
-                    )
-                },
+                run: |inputs| call_depthwise(depthwise_conv3x3_composed, inputs),
             },
             Variant {
                 name: "burn conv2d, groups = C",
-                run: |[map, taps, bias]| {
-                    let channels = map.dims()[3];
-                    depthwise_conv3x3_grouped(
-                        map,
-                        taps.reshape([9, channels]),
-                        bias.reshape([channels]),
-                    )
-                },
+                run: |inputs| call_depthwise(depthwise_conv3x3_grouped, inputs),
             },
         ],
     }
+}
+
+/// Calls a depthwise form `(map [B, h, w, C], taps [9, C], bias [C])` on its inputs, the taps
+/// and bias unpacked from their rank-4 carriers.
+fn call_depthwise(
+    form: fn(Tensor<4>, Tensor<2>, Tensor<1>) -> Tensor<4>,
+    [map, taps, bias]: [Tensor<4>; 3],
+) -> Tensor<4> {
+    let channels = map.dims()[3];
+    form(map, taps.reshape([9, channels]), bias.reshape([channels]))
 }
 
 /// Deterministic values in [-0.5, 0.5] of shape `dims`, `phase` telling inputs apart.
@@ -178,14 +171,17 @@ fn time_operation(
         .inputs
         .clone()
         .map(|data| Tensor::<4>::from_data(data, &train_device).require_grad());
-    let reference = (operation.variants[0].run)(plain.clone()).into_data();
-    let mut timings = Vec::with_capacity(operation.variants.len());
-    for variant in &operation.variants {
-        let output = (variant.run)(plain.clone()).into_data();
+    let outputs: Vec<TensorData> = operation
+        .variants
+        .iter()
+        .map(|variant| (variant.run)(plain.clone()).into_data())
+        .collect();
+    let mut timings = Vec::with_capacity(outputs.len());
+    for output in &outputs {
         timings.push(Timings {
             forward_ms: Vec::with_capacity(args.repeats),
             forward_backward_ms: Vec::with_capacity(args.repeats),
-            max_difference: largest_difference(&output, &reference)?,
+            max_difference: largest_difference(output, &outputs[0])?,
         });
     }
     for repeat in 0..args.warmup + args.repeats {
