@@ -18,6 +18,12 @@ use crate::eval_cmd::{MapKind, print_summary};
 use crate::progress::bar;
 use crate::train_cmd::{BarObserver, parse};
 
+/// Reconstructions averaged per test image, and the network evaluations of each: 16 strided
+/// chains of 50 steps beat 4 full chains of 251 on both lesion sets, in less time
+/// (BENCHMARKS.md, "Longer training and more, shorter chains").
+const DEMO_SAMPLES: usize = 16;
+const DEMO_CHAIN_STEPS: usize = 50;
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Everything goes here: data/, run/ (training), detect/ (maps, report), summary.json.
@@ -35,9 +41,16 @@ pub struct DemoArgs {
     /// Partial-diffusion depth at detection.
     #[arg(long)]
     t_lambda: Option<usize>,
-    /// Independent reconstructions averaged per test image [default: 4; 1 with --quick].
+    /// Independent reconstructions averaged per test image [default: 16; 1 with --quick].
     #[arg(long)]
     samples: Option<usize>,
+    /// Network evaluations of each reconstruction: a strided (DDIM-style) chain from t_λ
+    /// [default: 50; the full chain with --quick].
+    #[arg(long, conflicts_with = "full_chain")]
+    chain_steps: Option<usize>,
+    /// Reconstruct with the full t_λ + 1 step DDPM chain instead of the strided one.
+    #[arg(long)]
+    full_chain: bool,
     /// Brain lesions of the synthetic set: clear (large, visible, BraTS-like) or mixed (subtle
     /// to strong, many a few pixels across at the demo's 32 px).
     #[arg(long, default_value = "clear", value_parser = parse::<Lesions>)]
@@ -76,7 +89,14 @@ pub fn run(args: DemoArgs) -> Result<()> {
         config.steps = steps;
     }
     let t_lambda = args.t_lambda.unwrap_or(if args.quick { 20 } else { 250 });
-    let samples = args.samples.unwrap_or(if args.quick { 1 } else { 4 });
+    let samples = args
+        .samples
+        .unwrap_or(if args.quick { 1 } else { DEMO_SAMPLES });
+    let chain_steps = match (args.chain_steps, args.full_chain || args.quick) {
+        (Some(steps), _) => Some(steps),
+        (None, true) => None,
+        (None, false) => Some(DEMO_CHAIN_STEPS),
+    };
     config.validate()?;
     let device = args.backend.device(None)?;
 
@@ -134,9 +154,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
     drop(observer);
     let training_seconds = outcome.seconds;
 
+    let chain = match chain_steps {
+        Some(steps) => format!("strided chains of {steps} steps"),
+        None => format!("full chains of {} steps", t_lambda + 1),
+    };
     eprintln!(
         "3/3 detecting anomalies on {n_test} test images (t_λ = {t_lambda}, {samples} averaged \
-         reconstructions each)"
+         reconstructions each, {chain})"
     );
     let detect_out = args.out.join("detect");
     let outputs = run_detection(&DetectArgs {
@@ -145,7 +169,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         out: detect_out.clone(),
         t_lambda: vec![t_lambda],
         samples,
-        steps: None,
+        steps: chain_steps,
         batch_size: 8,
         map: MapKind::Se,
         threshold: Threshold::Otsu,

@@ -28,6 +28,29 @@ fn quick_demo(out: &Path) -> Value {
 }
 
 #[test]
+fn the_demo_reconstructs_with_the_chains_it_is_given() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let out = folder.path().join("demo");
+    dtunet()
+        .args(["demo", "--quick", "--chain-steps", "3", "--samples", "2"])
+        .args(["--out", path(&out)])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "2 averaged reconstructions each, strided chains of 3 steps",
+        ));
+    let record = record_of(&out.join("detect"));
+    assert_eq!(record["settings"]["strided_steps"], 3, "{record}");
+    assert_eq!(record["settings"]["samples"], 2, "{record}");
+    dtunet()
+        .args(["demo", "--quick", "--chain-steps", "3", "--full-chain"])
+        .args(["--out", path(&folder.path().join("both"))])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--full-chain"));
+}
+
+#[test]
 #[cfg(not(feature = "cuda"))]
 fn the_demo_refuses_a_backend_this_build_lacks_before_writing_anything() {
     let folder = tempfile::tempdir().expect("temp dir");
@@ -77,6 +100,14 @@ fn the_quick_demo_trains_detects_and_reports() {
     assert_eq!(maps.len(), 8);
     assert!(detect.join("reconstructions/tumor_000.png").is_file());
     assert!(detect.join("panels").is_dir());
+    let record = record_of(&detect);
+    assert_eq!(
+        record["settings"]["t_lambdas"],
+        serde_json::json!([20]),
+        "{record}"
+    );
+    assert_eq!(record["settings"]["samples"], 1, "{record}");
+    assert!(record["settings"]["strided_steps"].is_null(), "{record}");
 
     // A second demo into the same folder needs --overwrite (exit 2), then works with it.
     dtunet()
@@ -114,6 +145,10 @@ fn the_quick_demo_trains_detects_and_reports() {
         .stdout(predicate::str::contains("reconstructed 8 images"));
     let strided_summary = summary_of(&strided);
     assert_eq!(strided_summary["smooth_sigma"], 1.0, "{strided_summary}");
+    let record = record_of(&strided);
+    assert_eq!(record["settings"]["strided_steps"], 5, "{record}");
+    assert_eq!(record["settings"]["samples"], 2, "{record}");
+    assert_eq!(record["shards"], 1, "{record}");
     let markdown = fs::read_to_string(strided.join("summary.md")).expect("summary.md");
     assert!(
         markdown.contains("Gaussian-smoothed (σ 1 px)"),
@@ -220,6 +255,15 @@ fn the_quick_demo_trains_detects_and_reports() {
         file(&whole, "maps/good_000.npy")
     );
     let (merged_summary, whole_summary) = (summary_of(&merged), summary_of(&whole));
+    let (merged_record, whole_record) = (record_of(&merged), record_of(&whole));
+    assert_eq!(merged_record["settings"], whole_record["settings"]);
+    assert_eq!(
+        (
+            merged_record["shards"].as_u64(),
+            whole_record["shards"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
     for key in ["auroc_pooled", "aupro", "dice", "threshold", "n_images"] {
         assert_eq!(merged_summary[key], whole_summary[key], "{key}");
     }
@@ -451,6 +495,12 @@ fn a_dataset_without_test_images_is_refused_before_any_output() {
 fn summary_of(folder: &Path) -> Value {
     let text = fs::read_to_string(folder.join("summary.json")).expect("summary.json");
     serde_json::from_str(&text).expect("valid json")
+}
+
+/// The settings record `detect.json` of a detection folder.
+fn record_of(folder: &Path) -> Value {
+    let text = fs::read_to_string(folder.join("detect.json")).expect("detect.json");
+    serde_json::from_str(&text).expect("detect.json is JSON")
 }
 
 #[test]

@@ -25,8 +25,8 @@ use rayon::prelude::*;
 
 pub use calibrate::{CalibrationRates, DEFAULT_PIXEL_FPR, calibrate, held_out_training_images};
 pub use shard::{
-    MergeOutputs, RunSettings, SHARD_MANIFEST_FILE, ScoringSettings, Shard, ShardManifest,
-    merge_shards,
+    DETECT_RECORD_FILE, DetectRecord, MergeOutputs, RunSettings, SHARD_MANIFEST_FILE,
+    ScoringSettings, Shard, ShardManifest, merge_shards,
 };
 pub use source::{TrainedModel, load_trained};
 
@@ -115,7 +115,8 @@ pub struct DetectOutputs {
 }
 
 /// Runs detection with `trained` over the test split of `dataset` (already opened at the
-/// model's size and channels) and writes the outputs and the report to `config.out`.
+/// model's size and channels) and writes the outputs, the report and the settings record
+/// [`DETECT_RECORD_FILE`] to `config.out`.
 pub fn detect(
     trained: &TrainedModel,
     dataset: &dyn Dataset,
@@ -131,6 +132,12 @@ pub fn detect(
         &ScoringSettings::of(config).eval_config(&config.out),
         &|step| progress(DetectProgress::Eval(step)),
     )?;
+    DetectRecord {
+        settings: RunSettings::of(trained, dataset, config),
+        reconstruction_seconds: reconstructed.seconds,
+        shards: 1,
+    }
+    .write(&config.out)?;
     Ok(DetectOutputs {
         eval,
         images: count,
@@ -165,22 +172,7 @@ pub fn detect_shard(
     )?;
     let manifest = ShardManifest {
         shard,
-        settings: RunSettings {
-            weights: trained.weights.clone(),
-            model: trained.config.to_toml(),
-            dataset: dataset.root().to_path_buf(),
-            test_images: dataset.len(Split::Test),
-            t_lambdas: config.t_lambdas.clone(),
-            samples: config.samples,
-            strided_steps: config.strided_steps,
-            batch_size: config.batch_size,
-            seed: config.seed,
-            guidance: config
-                .guidance
-                .as_ref()
-                .map(|guidance| (guidance.classifier.clone(), guidance.scale)),
-            scoring: ScoringSettings::of(config),
-        },
+        settings: RunSettings::of(trained, dataset, config),
         images: reconstructed.stems,
         reconstruction_seconds: reconstructed.seconds,
     };

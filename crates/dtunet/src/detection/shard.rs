@@ -14,7 +14,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{DetectConfig, OutputFolders, check_output_folder};
+use super::{DetectConfig, OutputFolders, TrainedModel, check_output_folder};
+use crate::data::{Dataset, Split};
 use crate::error::{DtunetError, Result};
 use crate::evaluate::{Calibration, EvalConfig, EvalOutputs, EvalProgress, MapSource, evaluate};
 use crate::io::write_atomically;
@@ -22,6 +23,9 @@ use dtunet_metrics::{ErrorMapKind, Threshold};
 
 /// The manifest a shard folder holds.
 pub const SHARD_MANIFEST_FILE: &str = "shard.json";
+
+/// The settings record of a detection folder (unsharded or merged): [`DetectRecord`].
+pub const DETECT_RECORD_FILE: &str = "detect.json";
 
 /// Part `index` (1-based) of `count` of a detection run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +173,54 @@ pub struct RunSettings {
     pub scoring: ScoringSettings,
 }
 
+impl RunSettings {
+    /// The settings of detecting the test split of `dataset` with `trained` as `config` says.
+    pub(super) fn of(trained: &TrainedModel, dataset: &dyn Dataset, config: &DetectConfig) -> Self {
+        Self {
+            weights: trained.weights.clone(),
+            model: trained.config.to_toml(),
+            dataset: dataset.root().to_path_buf(),
+            test_images: dataset.len(Split::Test),
+            t_lambdas: config.t_lambdas.clone(),
+            samples: config.samples,
+            strided_steps: config.strided_steps,
+            batch_size: config.batch_size,
+            seed: config.seed,
+            guidance: config
+                .guidance
+                .as_ref()
+                .map(|guidance| (guidance.classifier.clone(), guidance.scale)),
+            scoring: ScoringSettings::of(config),
+        }
+    }
+}
+
+/// `detect.json`: how a detection folder's reconstructions and report were made, so that its
+/// numbers can be reproduced (written by `detect` and by the merge of its shards).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectRecord {
+    /// The run's settings.
+    pub settings: RunSettings,
+    /// Seconds spent reconstructing (summed over the shards of a merged run).
+    pub reconstruction_seconds: f64,
+    /// Shards the run was split into (1: unsharded).
+    pub shards: usize,
+}
+
+impl DetectRecord {
+    /// Writes the record into the detection folder `out` (atomically).
+    pub(super) fn write(&self, out: &Path) -> Result<()> {
+        let path = out.join(DETECT_RECORD_FILE);
+        let text = serde_json::to_string_pretty(self).map_err(|error| DtunetError::Shard {
+            path: path.clone(),
+            problem: format!("cannot encode the detection record: {error}"),
+        })?;
+        write_atomically(&path, |file| {
+            std::io::Write::write_all(file, text.as_bytes())
+        })
+    }
+}
+
 /// `shard.json`: which shard a folder holds and the images it wrote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShardManifest {
@@ -274,14 +326,21 @@ pub fn merge_shards(
         }
     }
     let eval = evaluate(&settings.scoring.eval_config(out), progress)?;
+    let reconstruction_seconds = manifests
+        .iter()
+        .map(|(_, m)| m.reconstruction_seconds)
+        .sum();
+    DetectRecord {
+        settings: settings.clone(),
+        reconstruction_seconds,
+        shards: manifests.len(),
+    }
+    .write(out)?;
     Ok(MergeOutputs {
         eval,
         images,
         shards: manifests.len(),
-        reconstruction_seconds: manifests
-            .iter()
-            .map(|(_, m)| m.reconstruction_seconds)
-            .sum(),
+        reconstruction_seconds,
     })
 }
 
