@@ -35,7 +35,7 @@ pub struct DemoArgs {
     /// The diffusion noise: tsimplex (the paper's), gauss (the DDPM baseline), tsg, kts.
     #[arg(long, default_value = "tsimplex")]
     noise: String,
-    /// Training steps [default: the demo preset's].
+    /// Training steps [default: 2,000; 8,000 (the slices preset) with --lesions mixed].
     #[arg(long)]
     steps: Option<usize>,
     /// Partial-diffusion depth at detection.
@@ -52,7 +52,8 @@ pub struct DemoArgs {
     #[arg(long)]
     full_chain: bool,
     /// Brain lesions of the synthetic set: clear (large, visible, BraTS-like) or mixed (subtle
-    /// to strong, many a few pixels across at the demo's 32 px).
+    /// to strong, many a few pixels across at the demo's 32 px; trained with the slices
+    /// preset).
     #[arg(long, default_value = "clear", value_parser = parse::<Lesions>)]
     lesions: Lesions,
     /// Seed of the data, the weights and the noise.
@@ -76,7 +77,12 @@ pub fn run(args: DemoArgs) -> Result<()> {
         ))
         .into());
     }
-    let mut config = TrainConfig::preset(Preset::Demo);
+    // Small and faint lesions need the longer run of the slices preset (BENCHMARKS.md).
+    let preset = match args.lesions {
+        Lesions::Clear => Preset::Demo,
+        Lesions::Mixed => Preset::Slices,
+    };
+    let mut config = TrainConfig::preset(preset);
     config.noise.kind = args.noise.clone();
     config.seed = args.seed;
     let (n_train, n_test) = if args.quick { (32, 8) } else { (240, 40) };

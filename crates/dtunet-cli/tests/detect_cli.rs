@@ -28,17 +28,20 @@ fn quick_demo(out: &Path) -> Value {
 }
 
 #[test]
-fn the_demo_reconstructs_with_the_chains_it_is_given() {
+fn the_demo_takes_its_chains_and_trains_mixed_lesions_with_the_slices_preset() {
     let folder = tempfile::tempdir().expect("temp dir");
     let out = folder.path().join("demo");
     dtunet()
         .args(["demo", "--quick", "--chain-steps", "3", "--samples", "2"])
-        .args(["--out", path(&out)])
+        .args(["--lesions", "mixed", "--out", path(&out)])
         .assert()
         .success()
         .stderr(predicate::str::contains(
             "2 averaged reconstructions each, strided chains of 3 steps",
         ));
+    // Mixed lesions train with the slices preset, which holds images out for calibration.
+    let config = fs::read_to_string(out.join("run/config.toml")).expect("config.toml");
+    assert!(config.contains("calibration_holdout = 0.1"), "{config}");
     let record = record_of(&out.join("detect"));
     assert_eq!(record["settings"]["strided_steps"], 3, "{record}");
     assert_eq!(record["settings"]["samples"], 2, "{record}");
