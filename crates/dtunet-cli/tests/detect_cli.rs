@@ -32,7 +32,16 @@ fn the_demo_takes_its_chains_and_trains_mixed_lesions_with_the_slices_preset() {
     let folder = tempfile::tempdir().expect("temp dir");
     let out = folder.path().join("demo");
     dtunet()
-        .args(["demo", "--quick", "--chain-steps", "3", "--samples", "2"])
+        .args([
+            "demo",
+            "--quick",
+            "--chain-steps",
+            "3",
+            "--samples",
+            "2",
+            "--smooth",
+            "0",
+        ])
         .args(["--lesions", "mixed", "--out", path(&out)])
         .assert()
         .success()
@@ -45,6 +54,7 @@ fn the_demo_takes_its_chains_and_trains_mixed_lesions_with_the_slices_preset() {
     let record = record_of(&out.join("detect"));
     assert_eq!(record["settings"]["strided_steps"], 3, "{record}");
     assert_eq!(record["settings"]["samples"], 2, "{record}");
+    assert_eq!(summary_of(&out)["smooth_sigma"], 0.0);
     dtunet()
         .args(["demo", "--quick", "--chain-steps", "3", "--full-chain"])
         .args(["--out", path(&folder.path().join("both"))])
@@ -111,6 +121,7 @@ fn the_quick_demo_trains_detects_and_reports() {
     );
     assert_eq!(record["settings"]["samples"], 1, "{record}");
     assert!(record["settings"]["strided_steps"].is_null(), "{record}");
+    assert_eq!(summary["smooth_sigma"], 1.0, "{summary}");
 
     // A second demo into the same folder needs --overwrite (exit 2), then works with it.
     dtunet()
