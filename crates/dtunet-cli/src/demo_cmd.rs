@@ -20,7 +20,7 @@ use crate::train_cmd::{BarObserver, parse};
 
 /// Reconstructions averaged per test image, and the network evaluations of each: 16 strided
 /// chains of 50 steps beat 4 full chains of 251 on both lesion sets, in less time
-/// (BENCHMARKS.md, "Longer training and more, shorter chains").
+/// (BENCHMARKS.md, "Longer training, more and shorter chains, smoothing").
 const DEMO_SAMPLES: usize = 16;
 const DEMO_CHAIN_STEPS: usize = 50;
 
