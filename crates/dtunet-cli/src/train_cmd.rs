@@ -9,7 +9,7 @@ use dtunet::losses::LossKind;
 use dtunet::models::{Architecture, PatchEmbedKind, StageFeedForward};
 use dtunet::training::data_parallel::GradientReduction;
 use dtunet::training::{
-    Preset, Start, StepRecord, TrainConfig, TrainObserver, TrainingImages, train_on,
+    Augmentation, Preset, Start, StepRecord, TrainConfig, TrainObserver, TrainingImages, train_on,
 };
 use indicatif::ProgressBar;
 
@@ -165,6 +165,11 @@ pub struct TrainOverrides {
     /// on which `detect --calibrate` fits its thresholds.
     #[arg(long)]
     pub calibration_holdout: Option<f64>,
+    /// Symmetries each training image is moved by at random: none, hflip (left–right mirror:
+    /// brain slices), flips (both mirrors: most textures) or dihedral (mirrors and quarter
+    /// turns: isotropic textures).
+    #[arg(long, value_parser = parse::<Augmentation>)]
+    pub augment: Option<Augmentation>,
 }
 
 impl TrainOverrides {
@@ -209,6 +214,7 @@ impl TrainOverrides {
         set(&mut config.sample_every, &self.sample_every);
         set(&mut config.seed, &self.seed);
         set(&mut config.calibration_holdout, &self.calibration_holdout);
+        set(&mut config.augment, &self.augment);
     }
 }
 

@@ -304,7 +304,16 @@ fn a_short_daff_run_writes_the_run_folder() {
         .args(train_args(
             &data,
             &run,
-            &["--ff", "daff", "--steps", "4", "--checkpoint-every", "2"],
+            &[
+                "--ff",
+                "daff",
+                "--steps",
+                "4",
+                "--checkpoint-every",
+                "2",
+                "--augment",
+                "flips",
+            ],
         ))
         .assert()
         .success()
@@ -322,6 +331,7 @@ fn a_short_daff_run_writes_the_run_folder() {
     assert_eq!(assert_complete_checkpoints(&run), vec![2, 4]);
     let config = fs::read_to_string(run.join("config.toml")).expect("config.toml");
     assert!(config.contains("daff"), "{config}");
+    assert!(config.contains("augment = \"flips\""), "{config}");
 }
 
 #[test]
@@ -415,13 +425,14 @@ fn bad_flag_values_exit_2_naming_the_value() {
     let folder = tempfile::tempdir().expect("temp dir");
     let data = synth_data(folder.path());
     let run = folder.path().join("run");
-    let cases: [(&[&str], &[&str]); 5] = [
+    let cases: [(&[&str], &[&str]); 6] = [
         (
             &["--heads", "5", "--embed-dim", "32"],
             &["heads", "5", "32"],
         ),
         (&["--patch-size", "5"], &["patch_size", "5", "16"]),
         (&["--loss", "foo"], &["foo", "--loss"]),
+        (&["--augment", "mirror"], &["mirror", "--augment", "hflip"]),
         (&["--lr=-1"], &["lr", "-1"]),
         (&["--depth", "3"], &["depth", "3"]),
     ];

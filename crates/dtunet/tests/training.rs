@@ -25,8 +25,8 @@ use dtunet::models::{Denoiser, FeedForwardKind, ModelConfig, NoisePredictor, Sta
 use dtunet::training::checkpoint::{CheckpointState, list_checkpoints, load_checkpoint};
 use dtunet::training::data_parallel::{GradientReduction, average_gradients};
 use dtunet::training::{
-    Start, StepRecord, TrainConfig, TrainObserver, TrainingImages, train, train_classifier,
-    train_on,
+    Augmentation, Start, StepRecord, TrainConfig, TrainObserver, TrainingImages, train,
+    train_classifier, train_on,
 };
 
 /// Side of the test images in pixels.
@@ -343,6 +343,39 @@ fn assert_resume_is_exact(config: &TrainConfig, n_steps: usize, label: &str) {
 fn a_resumed_run_equals_an_uninterrupted_one() {
     let _guard = serial();
     assert_resume_is_exact(&tiny_config(8), 8, "mlp");
+}
+
+#[test]
+fn an_augmented_run_resumes_exactly_and_trains_on_other_images_than_a_plain_one() {
+    let _guard = serial();
+    let augmented = TrainConfig {
+        augment: Augmentation::Dihedral,
+        ..tiny_config(8)
+    };
+    assert_resume_is_exact(&augmented, 8, "dihedral");
+
+    let folder = tempfile::tempdir().expect("temp dir");
+    let images = brain_images(folder.path(), 6);
+    let run = |config: &TrainConfig, name: &str| {
+        let out = folder.path().join(name);
+        train(
+            config,
+            &images,
+            &out,
+            Start::Fresh,
+            &Device::flex(),
+            &mut Recorder::default(),
+        )
+        .expect(name);
+        loss_rows(&out)
+    };
+    let plain = run(&tiny_config(8), "plain");
+    let moved = run(&augmented, "augmented");
+    let differing = plain.iter().zip(&moved).filter(|(a, b)| a != b).count();
+    assert!(
+        differing >= 4,
+        "augmentation changed only {differing} of 8 losses"
+    );
 }
 
 #[test]

@@ -23,6 +23,8 @@ pub enum Purpose {
     Samples = 4,
     /// Reconstructions of the healthy images that calibrate detection thresholds.
     Calibration = 5,
+    /// The symmetries of training-time augmentation.
+    Augment = 6,
 }
 
 /// A 64-bit seed for `purpose` at `index` (epoch or step) of a run seeded with `seed`

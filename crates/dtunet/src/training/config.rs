@@ -4,6 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::augment::Augmentation;
 use crate::diffusion::{BetaSchedule, TimestepRange};
 use crate::error::{DtunetError, Result};
 use crate::losses::LossKind;
@@ -135,6 +136,8 @@ pub struct TrainConfig {
     /// Fraction of the training images kept out of training, on which `detect --calibrate`
     /// fits its thresholds (0: train on all).
     pub calibration_holdout: f64,
+    /// Symmetries each training image is moved by at random (none, hflip, flips, dihedral).
+    pub augment: Augmentation,
 }
 
 impl Default for TrainConfig {
@@ -155,6 +158,7 @@ impl Default for TrainConfig {
             sample_every: 5000,
             seed: 0,
             calibration_holdout: 0.0,
+            augment: Augmentation::None,
         }
     }
 }
@@ -170,9 +174,10 @@ pub enum Preset {
     Paper,
     /// A small model that trains on two CPU cores in minutes (the demo's; grey 32 px slices).
     Demo,
-    /// The demo's model trained four times longer, for grey medical slices with small or faint
-    /// lesions (32 px; set the size and patch for others), with 10 % of the training images
-    /// held out to calibrate detection thresholds; measured in BENCHMARKS.md.
+    /// The demo's model trained four times longer on left–right mirrored slices, for grey
+    /// medical slices with small or faint lesions (32 px; set the size and patch for others),
+    /// with 10 % of the training images held out to calibrate detection thresholds; measured
+    /// in BENCHMARKS.md.
     Slices,
     /// The demo's model for 64 px textures, colour or grey (MVTec-style categories): patch 8
     /// (64 tokens), noise period 32 px, and 10 % of the training images held out to calibrate
@@ -233,6 +238,7 @@ impl TrainConfig {
                     steps: SLICES_STEPS,
                     sample_every: 2000,
                     calibration_holdout: 0.1,
+                    augment: Augmentation::Hflip,
                     ..demo
                 }
             }
@@ -403,6 +409,10 @@ mod tests {
         assert_eq!((slices.steps, demo.steps), (4 * demo.steps, 2000));
         assert_eq!(slices.calibration_holdout, 0.1);
         assert_eq!((slices.lr, slices.ema_rate), (demo.lr, demo.ema_rate));
+        assert_eq!(
+            (slices.augment, demo.augment),
+            (Augmentation::Hflip, Augmentation::None)
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Training (SPEC §8): configuration, batches, EMA, checkpoints, logs and the loop.
 
+pub mod augment;
 pub mod batches;
 pub mod checkpoint;
 pub mod classifier;
@@ -13,6 +14,7 @@ mod samples;
 mod step;
 pub mod trainer;
 
+pub use augment::Augmentation;
 pub use batches::TrainingImages;
 pub use classifier::{CLASSIFIER_FILE, ClassifierOutcome, train_classifier};
 pub use config::{DiffusionSettings, NoiseSettings, Preset, TrainConfig};

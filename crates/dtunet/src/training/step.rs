@@ -36,6 +36,10 @@ impl StepInputs {
     ) -> Result<Self> {
         let indices = images.batch_indices(config.seed, step, config.batch_size);
         let (images, labels) = images.batch_data(&indices);
+        let images = config.augment.apply(
+            images,
+            derive_seed(config.seed, Purpose::Augment, step as u64),
+        )?;
         let (t, noise) = step_draw_data(config, noise_config, step, dims, device)?;
         Ok(Self {
             images,
