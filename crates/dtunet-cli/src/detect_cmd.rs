@@ -9,12 +9,12 @@ use clap::Args;
 use dtunet::backend::BackendKind;
 use dtunet::data::{Dataset, Split};
 use dtunet::detection::{
-    CalibrationRates, DEFAULT_PIXEL_FPR, DetectConfig, DetectOutputs, DetectProgress,
+    CalibrationSettings, DEFAULT_PIXEL_FPR, DetectConfig, DetectOutputs, DetectProgress,
     GuidanceSource, Shard, ShardManifest, TrainedModel, calibrate, check_output_folder, detect,
     detect_shard, held_out_training_images, load_trained,
 };
 use dtunet::evaluate::{Calibration, DEFAULT_MAX_EXACT_PIXELS};
-use dtunet::metrics::Threshold;
+use dtunet::metrics::{PixelRule, Threshold};
 use indicatif::ProgressBar;
 
 use crate::dataset_args::DatasetArgs;
@@ -113,6 +113,29 @@ pub struct CalibrationArgs {
     /// it helps where the image AUROC is high.
     #[arg(long)]
     pub image_fpr: Option<f64>,
+    /// Calibration: how the pixel threshold binarises a map — otsu-floor (the larger of it and
+    /// Otsu's threshold of the map: Otsu's segmentation of a clear anomaly, the calibrated rate
+    /// on healthy maps) or threshold (the calibrated threshold alone).
+    #[arg(long, value_enum, default_value_t = PixelRuleArg::OtsuFloor)]
+    pub pixel_rule: PixelRuleArg,
+}
+
+/// `--pixel-rule` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PixelRuleArg {
+    /// The larger of the calibrated threshold and Otsu's threshold of the map.
+    OtsuFloor,
+    /// The calibrated threshold alone.
+    Threshold,
+}
+
+impl From<PixelRuleArg> for PixelRule {
+    fn from(rule: PixelRuleArg) -> Self {
+        match rule {
+            PixelRuleArg::OtsuFloor => PixelRule::OtsuFloor,
+            PixelRuleArg::Threshold => PixelRule::Calibrated,
+        }
+    }
 }
 
 impl CalibrationArgs {
@@ -123,6 +146,7 @@ impl CalibrationArgs {
             calibration: None,
             pixel_fpr: DEFAULT_PIXEL_FPR,
             image_fpr: None,
+            pixel_rule: PixelRuleArg::OtsuFloor,
         }
     }
 }
@@ -251,15 +275,16 @@ fn calibration(
     };
     progress.set_length(images.len() as u64);
     progress.set_message("calibrating");
-    let rates = CalibrationRates {
+    let settings = CalibrationSettings {
         pixel_fpr: args.pixel_fpr,
         image_fpr: args.image_fpr,
+        pixel_rule: args.pixel_rule.into(),
     };
     let fitted = calibrate(
         trained,
         &images,
         description,
-        rates,
+        settings,
         config,
         device,
         &|count| progress.inc(count as u64),

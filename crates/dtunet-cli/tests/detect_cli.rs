@@ -582,7 +582,8 @@ fn calibrated_thresholds_come_from_held_out_or_given_healthy_images() {
     assert_eq!(threshold["rule"], "calibrated", "{threshold}");
     assert_eq!(threshold["source"], "healthy_images");
     assert_eq!(threshold["n_images"], 6);
-    assert_eq!(threshold["parameter"], 0.01);
+    assert_eq!(threshold["parameter"], 0.005);
+    assert_eq!(threshold["pixel_rule"], "otsu_floor", "the default");
     assert!(
         threshold["image_threshold"].is_null(),
         "off by default: {threshold}"
@@ -593,22 +594,38 @@ fn calibrated_thresholds_come_from_held_out_or_given_healthy_images() {
     let markdown = fs::read_to_string(calibrated.join("summary.md")).expect("summary.md");
     assert!(markdown.contains("calibrated"), "{markdown}");
 
-    // A given healthy folder and a pixel rate that flags most healthy pixels: far more flagged
-    // than any per-image rule would flag.
+    // A given healthy folder and a pixel rate that flags most healthy pixels: the threshold
+    // alone flags far more than any per-image rule would; floored under Otsu (the default),
+    // Otsu's threshold takes over wherever it is higher.
     let loose = folder.path().join("loose");
-    detect(
-        &all,
-        &loose,
-        &["--calibration", path(&data), "--pixel-fpr", "0.9"],
-    )
-    .success();
+    let loose_args = [
+        "--calibration",
+        path(&data),
+        "--pixel-fpr",
+        "0.9",
+        "--pixel-rule",
+        "threshold",
+    ];
+    detect(&all, &loose, &loose_args).success();
     let summary = summary_of(&loose);
     assert_eq!(summary["threshold"]["n_images"], 24);
+    assert_eq!(summary["threshold"]["pixel_rule"], "calibrated");
     assert!(summary["threshold"]["image_threshold"].is_null());
     let flagged = summary["healthy_pixels_flagged"].as_f64().expect("flagged");
     assert!(
         flagged > 0.6,
         "pixel FPR 0.9 flags most healthy pixels: {flagged}"
+    );
+    let floored = folder.path().join("floored");
+    detect(&all, &floored, &loose_args[..4]).success();
+    let floored_summary = summary_of(&floored);
+    assert_eq!(floored_summary["threshold"]["pixel_rule"], "otsu_floor");
+    let floored_flagged = floored_summary["healthy_pixels_flagged"]
+        .as_f64()
+        .expect("flagged");
+    assert!(
+        floored_flagged < flagged,
+        "Otsu's threshold floors the loose one: {floored_flagged} vs {flagged}"
     );
 
     // The image threshold at rate 0 passes no calibration image: healthy test images scoring
@@ -622,6 +639,8 @@ fn calibrated_thresholds_come_from_held_out_or_given_healthy_images() {
             path(&data),
             "--pixel-fpr",
             "0.9",
+            "--pixel-rule",
+            "threshold",
             "--image-fpr",
             "0",
         ],

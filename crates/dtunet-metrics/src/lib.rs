@@ -55,7 +55,7 @@ pub mod threshold;
 pub use aggregate::{MeanStd, SkippingMeanStd};
 pub use aupro::{AuproAccumulator, MVTEC_FPR_LIMIT, aupro};
 pub use binning::ScoreBins;
-pub use calibration::{CalibratedThresholds, threshold_at_fpr};
+pub use calibration::{CalibratedThresholds, PixelRule, threshold_at_fpr};
 pub use components::{Components, largest_component};
 pub use confusion::{ConfusionCounts, OverlapScores, overlap_scores};
 pub use ece::{CalibrationBins, ErrorMapKind, N_CALIBRATION_BINS, expected_calibration_error};

@@ -23,7 +23,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use dtunet_metrics::{ErrorMapKind, ImageShape, Threshold};
 use rayon::prelude::*;
 
-pub use calibrate::{CalibrationRates, DEFAULT_PIXEL_FPR, calibrate, held_out_training_images};
+pub use calibrate::{CalibrationSettings, DEFAULT_PIXEL_FPR, calibrate, held_out_training_images};
 pub use shard::{
     DETECT_RECORD_FILE, DetectRecord, MergeOutputs, RunSettings, SHARD_MANIFEST_FILE,
     ScoringSettings, Shard, ShardManifest, merge_shards,

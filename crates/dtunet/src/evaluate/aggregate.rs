@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use dtunet_metrics::{
-    ErrorMapKind, MeanStd, OverlapScores, RankingSummary, ScoreBins, Threshold, ThresholdSource,
+    ErrorMapKind, MeanStd, OverlapScores, PixelRule, RankingSummary, ScoreBins, Threshold,
+    ThresholdSource,
 };
 use serde::Serialize;
 
@@ -171,6 +172,9 @@ pub struct ThresholdSummary {
     pub image_fpr: Option<f64>,
     /// Calibrated: the healthy images the thresholds were fitted on.
     pub calibration_images: Option<String>,
+    /// Calibrated: `calibrated` (the threshold alone) or `otsu_floor` (per image the larger of
+    /// it and Otsu's threshold; `per_image` then holds the values used).
+    pub pixel_rule: Option<&'static str>,
 }
 
 impl ThresholdSummary {
@@ -186,8 +190,14 @@ impl ThresholdSummary {
                 ),
                 _ => String::new(),
             };
+            let floor = match (self.pixel_rule, self.per_image) {
+                (Some("otsu_floor"), Some(per_image)) => format!(
+                    ", floored under Otsu's threshold per image (mean ± std {per_image:.6})"
+                ),
+                _ => String::new(),
+            };
             return format!(
-                "calibrated: {value:.6} (pixel FPR {:.2} %) on {}{gate}",
+                "calibrated: {value:.6} (pixel FPR {:.2} %) on {}{floor}{gate}",
                 rate * 100.0,
                 self.calibration_images
                     .as_deref()
@@ -388,6 +398,7 @@ fn threshold_summary(
         image_threshold: None,
         image_fpr: None,
         calibration_images: None,
+        pixel_rule: None,
     };
     match binarization {
         Binarization::Pooled(chosen) => {
@@ -412,6 +423,11 @@ fn threshold_summary(
             summary.image_threshold = thresholds.image;
             summary.image_fpr = thresholds.image_fpr;
             summary.calibration_images = Some(calibration.images.clone());
+            summary.pixel_rule = Some(thresholds.pixel_rule.name());
+            if thresholds.pixel_rule == PixelRule::OtsuFloor {
+                let values: Vec<f64> = rows.iter().map(|row| row.threshold).collect();
+                summary.per_image = Some(MeanStd::from_values(&values).map_err(metric)?);
+            }
         }
         Binarization::PerImage(Threshold::Fixed(value)) => {
             summary.source = "given";
@@ -613,6 +629,7 @@ mod tests {
                 image_fpr: Some(0.05),
                 n_images: 6,
                 n_pixels: 6 * 560,
+                pixel_rule: PixelRule::Calibrated,
             },
             images: "6 of 24 training images of data, held out from training".into(),
         });
@@ -644,6 +661,29 @@ mod tests {
         let json = serde_json::to_value(&summary).expect("json");
         assert_eq!(json["threshold"]["image_fpr"], 0.05);
         assert_eq!(json["healthy_pixels_flagged"], 0.05);
+        assert_eq!(json["threshold"]["pixel_rule"], "calibrated");
+
+        let Binarization::Calibrated(mut floored) = calibration.clone() else {
+            unreachable!("built as calibrated above")
+        };
+        floored.thresholds.pixel_rule = PixelRule::OtsuFloor;
+        let floored = Binarization::Calibrated(floored);
+        let summary = summarize(
+            &rows,
+            &pooled(),
+            &EvalSetting {
+                binarization: &floored,
+                ..setting
+            },
+        )
+        .expect("summary");
+        assert_eq!(summary.threshold.pixel_rule, Some("otsu_floor"));
+        assert!(summary.threshold.per_image.is_some(), "the values used");
+        let described = summary.threshold.describe();
+        assert!(
+            described.contains("floored under Otsu's threshold per image"),
+            "{described}"
+        );
 
         let anomalous_only = [row(0.5, Some(0.8), None, 0.3)];
         let summary = summarize(&anomalous_only, &pooled(), &setting).expect("summary");

@@ -315,7 +315,9 @@ pub fn binarize_sample(
         Binarization::Calibrated(calibration) => {
             let thresholds = &calibration.thresholds;
             (
-                thresholds.pixel,
+                thresholds
+                    .pixel_threshold_for(&sample.map)
+                    .map_err(metric)?,
                 thresholds.binarize(&sample.map).map_err(metric)?,
             )
         }
