@@ -41,6 +41,8 @@ fn the_demo_takes_its_chains_and_trains_mixed_lesions_with_the_slices_preset() {
             "2",
             "--smooth",
             "0",
+            "--n-train",
+            "12",
         ])
         .args(["--lesions", "mixed", "--out", path(&out)])
         .assert()
@@ -48,9 +50,12 @@ fn the_demo_takes_its_chains_and_trains_mixed_lesions_with_the_slices_preset() {
         .stderr(predicate::str::contains(
             "2 averaged reconstructions each, strided chains of 3 steps",
         ));
-    // Mixed lesions train with the slices preset, which holds images out for calibration.
+    let generated = fs::read_dir(out.join("data/train/good")).expect("train/good");
+    assert_eq!(generated.count(), 12);
+    // Mixed lesions train with the slices preset: images held out for calibration, mirrored.
     let config = fs::read_to_string(out.join("run/config.toml")).expect("config.toml");
     assert!(config.contains("calibration_holdout = 0.1"), "{config}");
+    assert!(config.contains("augment = \"hflip\""), "{config}");
     let record = record_of(&out.join("detect"));
     assert_eq!(record["settings"]["strided_steps"], 3, "{record}");
     assert_eq!(record["settings"]["samples"], 2, "{record}");
