@@ -8,7 +8,8 @@ use clap::{ArgGroup, Args, ValueEnum};
 use dtunet::DtunetError;
 use dtunet::detection::merge_shards;
 use dtunet::evaluate::{
-    DEFAULT_MAX_EXACT_PIXELS, EvalConfig, EvalProgress, MapSource, evaluate, parse_threshold,
+    ClassOfStem, DEFAULT_MAX_EXACT_PIXELS, EvalConfig, EvalProgress, MapSource, evaluate,
+    parse_threshold, read_class_json,
 };
 use dtunet::metrics::{ErrorMapKind, Threshold};
 use dtunet::report::metric_lines;
@@ -37,7 +38,7 @@ pub struct EvalArgs {
     /// the shards).
     #[arg(long, num_args = 1.., conflicts_with_all = [
         "images", "masks", "map", "threshold", "largest_cc", "smooth", "allow_missing_masks",
-        "max_exact_pixels",
+        "max_exact_pixels", "classes",
     ])]
     merge: Vec<PathBuf>,
     /// Anomaly map: square (se) or absolute (ae) error averaged over channels, or 1 − local
@@ -57,6 +58,11 @@ pub struct EvalArgs {
     /// Treat images without a mask as all-normal instead of failing.
     #[arg(long)]
     allow_missing_masks: bool,
+    /// JSON object of image stem → class (`classes.json` of a detect folder, e.g.
+    /// {"crack_003": "crack"}): adds the metrics per class (per_class.csv, a table in the
+    /// report), each class's images pooled with every healthy image.
+    #[arg(long)]
+    classes: Option<PathBuf>,
     /// Output folder (created if missing).
     #[arg(long)]
     out: PathBuf,
@@ -116,6 +122,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         out: args.out,
         overwrite: args.overwrite,
         max_exact_pixels: args.max_exact_pixels,
+        classes: match &args.classes {
+            Some(path) => read_class_json(path)?,
+            None => ClassOfStem::new(),
+        },
     };
     let progress = bar(0, "images");
     let outputs = evaluate(&config, &|event| show_eval_progress(&progress, event))?;

@@ -12,7 +12,7 @@ use dtunet::data::synth::{Lesions, Material, SynthConfig, SynthKind, write_datas
 use dtunet::data::{Dataset, Split};
 use dtunet::detection::{DetectProgress, detect, load_trained};
 use dtunet::evaluate::{
-    DEFAULT_MAX_EXACT_PIXELS, EvalConfig, MapSource, evaluate, parse_threshold,
+    ClassOfStem, DEFAULT_MAX_EXACT_PIXELS, EvalConfig, MapSource, evaluate, parse_threshold,
 };
 use dtunet::experiment::plan::PLAN_FILE;
 use dtunet::experiment::report::StudyResults;
@@ -552,6 +552,7 @@ impl CellWork for BurnWork {
                 out: out.to_path_buf(),
                 overwrite: true,
                 max_exact_pixels: DEFAULT_MAX_EXACT_PIXELS,
+                classes: ClassOfStem::new(),
             },
             &|_| {},
         )?;

@@ -118,6 +118,20 @@ fn the_quick_demo_trains_detects_and_reports() {
     assert_eq!(maps.len(), 8);
     assert!(detect.join("reconstructions/tumor_000.png").is_file());
     assert!(detect.join("panels").is_dir());
+    // Every test image's class is kept; with one defect kind its metrics are the set's.
+    let classes: Value = serde_json::from_str(
+        &fs::read_to_string(detect.join("classes.json")).expect("classes.json"),
+    )
+    .expect("json");
+    assert_eq!(classes.as_object().expect("object").len(), 8, "{classes}");
+    assert_eq!(classes["tumor_000"], "tumor", "{classes}");
+    let per_class = summary["per_class"].as_array().expect("per_class");
+    assert_eq!(per_class.len(), 1, "{per_class:?}");
+    assert_eq!(per_class[0]["class"], "tumor");
+    assert_eq!(per_class[0]["auroc_pooled"], summary["auroc_pooled"]);
+    assert_eq!(per_class[0]["aupro"], summary["aupro"]);
+    assert_eq!(per_class[0]["image_auroc"], summary["image_auroc"]);
+    assert!(detect.join("per_class.csv").is_file());
     let record = record_of(&detect);
     assert_eq!(
         record["settings"]["t_lambdas"],

@@ -571,3 +571,85 @@ fn ssim_map_scores_the_local_dissimilarity() {
     let maps = std::fs::read_to_string(set.out.join("metrics.csv")).expect("csv");
     assert_eq!(maps.lines().count(), 4);
 }
+
+#[test]
+fn classes_split_the_metrics_per_defect_kind() {
+    let set = grey_set_with_square();
+    // img1's reconstruction is right on its square and wrong on a band elsewhere: a defect kind
+    // the maps miss, beside img0's kind that they find.
+    grey8(&set.recon.join("img1.png"), |row, col| {
+        let x = background(1, row, col);
+        if row >= 15 { x - 0.4 } else { x }
+    });
+    let classes = set.out.with_file_name("classes.json");
+    std::fs::write(
+        &classes,
+        r#"{"img0": "crack", "img1": "stain", "img2": "good"}"#,
+    )
+    .expect("classes.json");
+    let mut args = eval_args(&set);
+    args.extend(["--classes".into(), classes.display().to_string()]);
+    dtunet().args(&args).assert().success();
+
+    let json = summary(&set.out);
+    let per_class = json["per_class"].as_array().expect("per_class");
+    let names: Vec<&str> = per_class
+        .iter()
+        .map(|class| class["class"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["crack", "stain"], "good has no anomalous image");
+    let (crack, stain) = (&per_class[0], &per_class[1]);
+    assert_eq!(crack["auroc_pooled"], 1.0, "{crack}");
+    assert_eq!(crack["aupro"], 1.0, "{crack}");
+    assert_eq!(crack["image_auroc"], 1.0, "{crack}");
+    assert_eq!(crack["n_healthy_reference"], 1, "{crack}");
+    let stain_auroc = stain["auroc_pooled"].as_f64().expect("stain AUROC");
+    assert!(stain_auroc < 0.5, "the band outscores the square: {stain}");
+    let stain_aupro = stain["aupro"].as_f64().expect("stain AUPRO");
+    assert!(stain_aupro < 0.1, "its square scores 0, tied with healthy pixels: {stain}");
+    let pooled = json["auroc_pooled"].as_f64().expect("pooled");
+    assert!(stain_auroc < pooled && pooled < 1.0, "{pooled}");
+
+    let csv = std::fs::read_to_string(set.out.join("per_class.csv")).expect("per_class.csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[0].starts_with("class,n_images,n_anomalous_images,n_healthy_reference,auroc_pooled")
+    );
+    assert!(lines[1].starts_with("crack,1,1,1,1,1,1,1,"), "{csv}");
+    let markdown = std::fs::read_to_string(set.out.join("summary.md")).expect("md");
+    assert!(markdown.contains("## Per class"), "{markdown}");
+    assert!(
+        markdown.contains("| crack | 1 (1) | 1 | 1.0000 |"),
+        "{markdown}"
+    );
+    let html = std::fs::read_to_string(set.out.join("report.html")).expect("html");
+    assert!(html.contains("<h2>Per class</h2>") && html.contains("<td>stain</td>"));
+
+    // Without --classes there is no breakdown.
+    let plain = set.out.with_file_name("plain");
+    let mut plain_args = eval_args(&set);
+    let last = plain_args.len() - 1;
+    plain_args[last] = plain.display().to_string();
+    dtunet().args(&plain_args).assert().success();
+    assert!(summary(&plain).get("per_class").is_none());
+    assert!(!plain.join("per_class.csv").exists());
+}
+
+#[test]
+fn a_classes_file_of_another_set_or_not_json_is_refused_naming_it() {
+    let set = grey_set_with_square();
+    let classes = set.out.with_file_name("classes.json");
+    std::fs::write(&classes, r#"{"other_000": "crack"}"#).expect("classes.json");
+    let mut args = eval_args(&set);
+    args.extend(["--classes".into(), classes.display().to_string()]);
+    dtunet().args(&args).assert().failure().stderr(
+        predicate::str::contains("--classes").and(predicate::str::contains("none of them")),
+    );
+    std::fs::write(&classes, "crack_000,crack\n").expect("not json");
+    dtunet().args(&args).assert().failure().stderr(
+        predicate::str::contains(classes.display().to_string())
+            .and(predicate::str::contains("stem → class")),
+    );
+    assert!(!set.out.exists(), "nothing written");
+}

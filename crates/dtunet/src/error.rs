@@ -122,6 +122,14 @@ pub enum DtunetError {
         /// What the file holds.
         found: String,
     },
+    /// A classes file (`eval --classes`) that cannot be read or does not hold stem → class.
+    #[error("classes file {path}: {problem}")]
+    ClassesFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what was expected.
+        problem: String,
+    },
     /// A reconstruction, map or mask whose size differs from its image's.
     #[error(
         "{what} {found} does not match image {expected} (height x width): {path} (image {image})"

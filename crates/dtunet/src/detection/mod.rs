@@ -36,7 +36,7 @@ use crate::diffusion::{
 };
 use crate::error::{DtunetError, Result};
 use crate::evaluate::scoring::{Calibration, error_map};
-use crate::evaluate::{EvalOutputs, EvalProgress, evaluate};
+use crate::evaluate::{CLASSES_FILE, EvalOutputs, EvalProgress, evaluate, write_class_json};
 use crate::io::{tensor_values, write_npy_f64, write_png_gray, write_png16_chw};
 use crate::models::classifier::load_classifier;
 use crate::training::batches::{Purpose, derive_seed};
@@ -128,10 +128,11 @@ pub fn detect(
     let count = dataset.len(Split::Test);
     let reconstructed =
         reconstruct_test_images(trained, dataset, config, schedule, None, device, progress)?;
-    let eval = evaluate(
-        &ScoringSettings::of(config).eval_config(&config.out),
-        &|step| progress(DetectProgress::Eval(step)),
-    )?;
+    let scoring = ScoringSettings::of(config, dataset);
+    write_class_json(&config.out.join(CLASSES_FILE), &scoring.classes)?;
+    let eval = evaluate(&scoring.eval_config(&config.out), &|step| {
+        progress(DetectProgress::Eval(step))
+    })?;
     DetectRecord {
         settings: RunSettings::of(trained, dataset, config),
         reconstruction_seconds: reconstructed.seconds,

@@ -14,10 +14,13 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{DetectConfig, OutputFolders, TrainedModel, check_output_folder};
+use super::{DetectConfig, OutputFolders, TrainedModel, check_output_folder, output_stem};
 use crate::data::{Dataset, Split};
 use crate::error::{DtunetError, Result};
-use crate::evaluate::{Calibration, EvalConfig, EvalOutputs, EvalProgress, MapSource, evaluate};
+use crate::evaluate::{
+    CLASSES_FILE, Calibration, ClassOfStem, EvalConfig, EvalOutputs, EvalProgress, MapSource,
+    evaluate, write_class_json,
+};
 use crate::io::write_atomically;
 use dtunet_metrics::{ErrorMapKind, Threshold};
 
@@ -101,12 +104,16 @@ pub struct ScoringSettings {
     pub from_maps: bool,
     /// Pixels kept exactly in the pooled metrics.
     pub max_exact_pixels: usize,
+    /// The class (defect folder) of every test image of the run, by output stem.
+    #[serde(default)]
+    pub classes: ClassOfStem,
 }
 
 impl ScoringSettings {
-    /// The scoring of `config`: maps that are not one reconstruction's error (foreground,
-    /// several depths, feature maps) are scored from `maps/`.
-    pub fn of(config: &DetectConfig) -> Self {
+    /// The scoring of `config` over the test split of `dataset`: maps that are not one
+    /// reconstruction's error (foreground, several depths, feature maps) are scored from
+    /// `maps/`; every test image's class is kept for the metrics per class.
+    pub fn of(config: &DetectConfig, dataset: &dyn Dataset) -> Self {
         Self {
             map_kind: config.map_kind,
             threshold: config.threshold,
@@ -118,6 +125,7 @@ impl ScoringSettings {
                 || config.t_lambdas.len() > 1
                 || config.map_kind == ErrorMapKind::Feature,
             max_exact_pixels: config.max_exact_pixels,
+            classes: test_classes(dataset),
         }
     }
 
@@ -141,8 +149,17 @@ impl ScoringSettings {
             out: out.to_path_buf(),
             overwrite: true,
             max_exact_pixels: self.max_exact_pixels,
+            classes: self.classes.clone(),
         }
     }
+}
+
+/// The class of every test image of `dataset`, by the stem detection writes it under.
+fn test_classes(dataset: &dyn Dataset) -> ClassOfStem {
+    (0..dataset.len(Split::Test))
+        .filter_map(|index| dataset.info(Split::Test, index))
+        .map(|info| (output_stem(&info.id), info.class.clone()))
+        .collect()
 }
 
 /// Everything that decides a detection's files besides the shard: equal in all shards of one
@@ -190,7 +207,7 @@ impl RunSettings {
                 .guidance
                 .as_ref()
                 .map(|guidance| (guidance.classifier.clone(), guidance.scale)),
-            scoring: ScoringSettings::of(config),
+            scoring: ScoringSettings::of(config, dataset),
         }
     }
 }
@@ -325,6 +342,7 @@ pub fn merge_shards(
             folders.copy_image_from(folder, stem)?;
         }
     }
+    write_class_json(&out.join(CLASSES_FILE), &settings.scoring.classes)?;
     let eval = evaluate(&settings.scoring.eval_config(out), progress)?;
     let reconstruction_seconds = manifests
         .iter()

@@ -10,6 +10,7 @@ use dtunet_metrics::{
 };
 use serde::Serialize;
 
+use super::classes::ClassSummary;
 use super::scoring::{Binarization, ImageScores};
 use crate::error::{DtunetError, Result};
 
@@ -145,6 +146,10 @@ pub struct Summary {
     pub pooling: PoolingSummary,
     /// The input folders.
     pub inputs: InputsSummary,
+    /// The metrics of each class with anomalous images (MVTec defect types), when the classes
+    /// of the images are known; absent from the JSON otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_class: Vec<ClassSummary>,
 }
 
 /// The binarisation threshold in `summary.json`.
@@ -342,6 +347,7 @@ pub fn summarize(
             maps: setting.maps.map(|p| p.display().to_string()),
             masks: setting.masks.display().to_string(),
         },
+        per_class: Vec::new(),
     })
 }
 

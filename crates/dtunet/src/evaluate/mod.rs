@@ -6,10 +6,12 @@
 //! `x_mask.png` or `x.png` ([`pairing`]). Per image: Dice, IoU, precision, recall and FPR of
 //! the binarised map, pixel AUROC, ECE of the ae and se maps, SSIM and PSNR ([`scoring`]);
 //! over the set: mean ± std of those, pooled pixel AUROC / AP / F1-max, AUPRO and image AUROC
-//! ([`aggregate`]). [`evaluate`] streams the images in parallel chunks ([`run`]) and writes the
+//! ([`aggregate`]), and the same per class of image when the classes are known ([`classes`]).
+//! [`evaluate`] streams the images in parallel chunks ([`run`]) and writes the
 //! report (`metrics.csv`, `summary.json`, `summary.md`, panels, `roc.png`, `report.html`).
 
 pub mod aggregate;
+pub mod classes;
 pub mod histogram;
 pub mod loading;
 pub mod pairing;
@@ -17,6 +19,7 @@ pub mod run;
 pub mod scoring;
 
 pub use aggregate::{ImageRow, PooledScores, Summary, ThresholdSummary, map_name};
+pub use classes::{CLASSES_FILE, ClassOfStem, ClassSummary, read_class_json, write_class_json};
 pub use loading::{IntegerSamples, Sample, load_sample};
 pub use pairing::{MapSource, Pair, find_pairs};
 pub use run::{

@@ -18,6 +18,7 @@ use dtunet_metrics::{
 use rayon::prelude::*;
 
 use super::aggregate::{EvalSetting, ImageRow, PooledScores, Summary, summarize};
+use super::classes::{ClassOfStem, ClassPooled, ClassPools, ClassedImage, class_summaries};
 use super::histogram::ScoreHistogram;
 use super::loading::{Sample, load_sample, read_map};
 use super::pairing::{MapSource, Pair, PairingInputs, find_pairs};
@@ -25,8 +26,8 @@ use super::scoring::{Binarization, Calibration, ImageScores, binarize_sample, sc
 use crate::error::{DtunetError, Result};
 use crate::report::{
     HeatScale, HtmlReport, LinePlotOptions, PanelImages, ReportFiles, Series, VerticalMarker,
-    histogram_plot, line_plot, write_metrics_csv, write_panel, write_report_html,
-    write_summary_json, write_summary_md,
+    histogram_plot, line_plot, write_metrics_csv, write_panel, write_per_class_csv,
+    write_report_html, write_summary_json, write_summary_md,
 };
 
 /// Pixels kept exactly in the pooled rankings by default (2^24, about 200 MiB with AUPRO);
@@ -68,6 +69,9 @@ pub struct EvalConfig {
     pub overwrite: bool,
     /// Pixels kept exactly in the pooled rankings before folding into a histogram (≥ 1).
     pub max_exact_pixels: usize,
+    /// The class of each image by stem, for the metrics per class (`per_class.csv`); empty:
+    /// none.
+    pub classes: ClassOfStem,
 }
 
 impl EvalConfig {
@@ -177,6 +181,7 @@ pub fn evaluate(
         masks: &config.masks,
         allow_missing_masks: config.allow_missing_masks,
     })?;
+    check_classes_name_images(config, &pairs)?;
     let files = ReportFiles::in_folder(&config.out);
     check_output_folder(&files.folder, config.overwrite)?;
 
@@ -185,11 +190,17 @@ pub fn evaluate(
     let pooled = pool(config, scored, bins)?;
     create_output_folders(&files)?;
     let (rows, histogram) = binarize_all(config, &pairs, &pooled, &files, progress)?;
+    let per_class = class_summaries(
+        pooled.classes.clone(),
+        &rows,
+        &config.classes,
+        &files.folder,
+    )?;
     let (reconstructions, maps) = match &config.source {
         MapSource::Reconstructions(folder) => (Some(folder.as_path()), None),
         MapSource::Maps(folder) => (None, Some(folder.as_path())),
     };
-    let summary = summarize(
+    let mut summary = summarize(
         &rows,
         &pooled.scores,
         &EvalSetting {
@@ -203,11 +214,32 @@ pub fn evaluate(
             smooth_sigma: config.smooth_sigma,
         },
     )?;
+    summary.per_class = per_class;
     let has_roc = write_report(&files, &summary, &rows, &pooled, &histogram)?;
     Ok(EvalOutputs {
         summary,
         files,
         has_roc,
+    })
+}
+
+/// Refuses classes of which no stem names an image of the set: a classes file of another set.
+fn check_classes_name_images(config: &EvalConfig, pairs: &[Pair]) -> Result<()> {
+    let classes = &config.classes;
+    if classes.is_empty() || pairs.iter().any(|pair| classes.contains_key(&pair.stem)) {
+        return Ok(());
+    }
+    Err(DtunetError::InvalidParameter {
+        name: "--classes",
+        found: format!(
+            "{} stems, none of them among the {} images of {}",
+            classes.len(),
+            pairs.len(),
+            config.images.display()
+        ),
+        expected: "the classes of this set's images, by file stem (its detect folder's \
+                   classes.json)"
+            .into(),
     })
 }
 
@@ -300,6 +332,8 @@ struct Scored {
     ranking: PooledRanking,
     /// All regions of all masks.
     aupro: AuproAccumulator,
+    /// The pooled metrics of each class (empty without classes).
+    classes: Vec<ClassPooled>,
 }
 
 /// Scores every pair in parallel chunks and pools their pixels.
@@ -323,6 +357,7 @@ fn score_all(
             path: config.images.clone(),
             source,
         })?;
+    let mut classes = ClassPools::new(&config.classes, mode, MVTEC_FPR_LIMIT, &config.images)?;
     let mut scores = Vec::with_capacity(pairs.len());
     for chunk in pairs.chunks(chunk_len()) {
         let scored: Vec<(ImageScores, Vec<f32>, Vec<bool>, MapShape)> = chunk
@@ -342,6 +377,16 @@ fn score_all(
             };
             ranking.add(&map, &mask).map_err(metric)?;
             aupro.add(&map, &mask, shape).map_err(metric)?;
+            classes
+                .add(&ClassedImage {
+                    stem: &pair.stem,
+                    map: &map,
+                    mask: &mask,
+                    shape,
+                    max_score: image_scores.max_score,
+                    anomalous: image_scores.anomalous,
+                })
+                .map_err(metric)?;
             scores.push(image_scores);
         }
     }
@@ -349,6 +394,10 @@ fn score_all(
         scores,
         ranking,
         aupro,
+        classes: classes.finish().map_err(|source| DtunetError::Metric {
+            path: config.images.clone(),
+            source,
+        })?,
     })
 }
 
@@ -365,6 +414,8 @@ struct Pooled {
     roc_points: Option<Vec<(f64, f64)>>,
     /// The heat-map scale of the panels: the set's smallest and largest map values.
     heat: HeatScale,
+    /// The threshold-free metrics of each class.
+    classes: Vec<ClassPooled>,
 }
 
 /// Reads the pooled metrics, the set-level threshold and the heat-map scale out of the
@@ -374,6 +425,7 @@ fn pool(config: &EvalConfig, scored: Scored, bins: ScoreBins) -> Result<Pooled> 
         scores: images,
         mut ranking,
         mut aupro,
+        classes,
     } = scored;
     let binarization = match (&config.calibration, config.threshold) {
         (Some(calibration), _) => Binarization::Calibrated(calibration.clone()),
@@ -417,6 +469,7 @@ fn pool(config: &EvalConfig, scored: Scored, bins: ScoreBins) -> Result<Pooled> 
         binarization,
         roc_points,
         heat,
+        classes,
     })
 }
 
@@ -527,6 +580,9 @@ fn write_report(
     histogram: &ScoreHistogram,
 ) -> Result<bool> {
     write_metrics_csv(&files.metrics_csv, rows)?;
+    if !summary.per_class.is_empty() {
+        write_per_class_csv(&files.per_class_csv, &summary.per_class)?;
+    }
     write_summary_json(&files.summary_json, summary)?;
     write_summary_md(&files.summary_md, summary)?;
     let has_roc = match (&pooled.roc_points, summary.auroc_pooled) {
@@ -933,6 +989,7 @@ mod tests {
                 out: dir.path().join(format!("out_{sigma}")),
                 overwrite: false,
                 max_exact_pixels: DEFAULT_MAX_EXACT_PIXELS,
+                classes: ClassOfStem::new(),
             };
             evaluate(&config, &|_| {}).expect("evaluates").summary
         };
@@ -967,6 +1024,7 @@ mod tests {
             out: dir.path().join("bad"),
             overwrite: false,
             max_exact_pixels: DEFAULT_MAX_EXACT_PIXELS,
+            classes: ClassOfStem::new(),
         };
         let text = evaluate(&bad, &|_| {}).expect_err("negative σ").to_string();
         assert!(text.starts_with("--smooth = -1"), "{text}");
@@ -996,6 +1054,7 @@ mod tests {
                     .join(format!("out_{}", crate::evaluate::map_name(kind))),
                 overwrite: false,
                 max_exact_pixels: DEFAULT_MAX_EXACT_PIXELS,
+                classes: ClassOfStem::new(),
             };
             let summary = evaluate(&config, &|_| {}).expect("evaluates").summary;
             let pixels: Vec<(u128, bool)> = exact

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::panels::{HeatScale, INFERNO_STOPS, PANEL_GAP_PX, panel_titles};
-use super::tables::{metric_lines, setting_lines};
+use super::tables::{class_table, metric_lines, setting_lines};
 use crate::error::Result;
 use crate::evaluate::{ImageRow, Summary};
 use crate::io::write_atomically;
@@ -19,6 +19,8 @@ pub struct ReportFiles {
     pub folder: PathBuf,
     /// `metrics.csv`.
     pub metrics_csv: PathBuf,
+    /// `per_class.csv` (written when the classes of the images are known).
+    pub per_class_csv: PathBuf,
     /// `summary.json`.
     pub summary_json: PathBuf,
     /// `summary.md`.
@@ -41,6 +43,7 @@ impl ReportFiles {
         Self {
             folder: folder.to_path_buf(),
             metrics_csv: folder.join("metrics.csv"),
+            per_class_csv: folder.join("per_class.csv"),
             summary_json: folder.join("summary.json"),
             summary_md: folder.join("summary.md"),
             roc_png: folder.join("roc.png"),
@@ -118,8 +121,10 @@ fn render(report: &HtmlReport<'_>) -> String {
     page.push_str(
         "</table>\n<p class=\"note\">Per-image metrics: mean ± population std over images. \
          Files: <a href=\"metrics.csv\">metrics.csv</a>, <a href=\"summary.json\">summary.json</a>, \
-         <a href=\"summary.md\">summary.md</a>.</p>\n<h2>ROC curves</h2>\n",
+         <a href=\"summary.md\">summary.md</a>.</p>\n",
     );
+    render_class_table(&mut page, summary);
+    page.push_str("<h2>ROC curves</h2>\n");
     if report.has_roc {
         page.push_str("<img class=\"roc\" src=\"roc.png\" alt=\"pooled pixel ROC curve\">\n");
     } else {
@@ -144,6 +149,30 @@ fn render(report: &HtmlReport<'_>) -> String {
     render_panels(&mut page, report);
     page.push_str("</body>\n</html>\n");
     page
+}
+
+/// The per-class table, when the classes are known.
+fn render_class_table(page: &mut String, summary: &Summary) {
+    if summary.per_class.is_empty() {
+        return;
+    }
+    let (header, rows) = class_table(&summary.per_class);
+    page.push_str("<h2>Per class</h2>\n<table class=\"rows\">\n<tr>");
+    for title in header {
+        let _ = write!(page, "<th>{}</th>", escape(title));
+    }
+    page.push_str("</tr>\n");
+    for row in rows {
+        page.push_str("<tr>");
+        for cell in row {
+            let _ = write!(page, "<td>{}</td>", escape(&cell));
+        }
+        page.push_str("</tr>\n");
+    }
+    page.push_str(
+        "</table>\n<p class=\"note\">Each class: its images pooled with every healthy image of \
+         the set; <a href=\"per_class.csv\">per_class.csv</a>.</p>\n",
+    );
 }
 
 /// The per-image table, each stem linking to its panel.

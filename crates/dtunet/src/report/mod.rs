@@ -15,8 +15,8 @@ pub use panels::{
 };
 pub(crate) use tables::csv_text;
 pub use tables::{
-    METRICS_CSV_COLUMNS, metric_lines, setting_lines, write_metrics_csv, write_summary_json,
-    write_summary_md,
+    METRICS_CSV_COLUMNS, PER_CLASS_CSV_COLUMNS, class_table, metric_lines, setting_lines,
+    write_metrics_csv, write_per_class_csv, write_summary_json, write_summary_md,
 };
 
 pub use plots::{

@@ -1,5 +1,6 @@
-//! The tables of an evaluation: `metrics.csv` (one row per image), `summary.json` and
-//! `summary.md` (the paper's `0.3861 ± 0.2267` style).
+//! The tables of an evaluation: `metrics.csv` (one row per image), `per_class.csv` (one row
+//! per class, when the classes are known), `summary.json` and `summary.md` (the paper's
+//! `0.3861 ± 0.2267` style).
 
 use std::io::Write;
 use std::path::Path;
@@ -7,7 +8,7 @@ use std::path::Path;
 use dtunet_metrics::MeanStd;
 
 use crate::error::Result;
-use crate::evaluate::{ImageRow, Summary};
+use crate::evaluate::{ClassSummary, ImageRow, Summary};
 use crate::io::write_atomically;
 
 /// Columns of `metrics.csv`, in order.
@@ -67,6 +68,78 @@ pub fn write_metrics_csv(path: &Path, rows: &[ImageRow]) -> Result<()> {
     })
 }
 
+/// Columns of `per_class.csv`, in order.
+pub const PER_CLASS_CSV_COLUMNS: [&str; 10] = [
+    "class",
+    "n_images",
+    "n_anomalous_images",
+    "n_healthy_reference",
+    "auroc_pooled",
+    "ap_pooled",
+    "aupro",
+    "image_auroc",
+    "dice_anomalous_mean",
+    "dice_anomalous_std",
+];
+
+/// Writes one row per class (absent values are empty fields).
+pub fn write_per_class_csv(path: &Path, classes: &[ClassSummary]) -> Result<()> {
+    write_atomically(path, |out| {
+        writeln!(out, "{}", PER_CLASS_CSV_COLUMNS.join(","))?;
+        for class in classes {
+            let fields = [
+                csv_text(&class.class),
+                class.n_images.to_string(),
+                class.n_anomalous_images.to_string(),
+                class.n_healthy_reference.to_string(),
+                optional(class.auroc_pooled),
+                optional(class.ap_pooled),
+                optional(class.aupro),
+                optional(class.image_auroc),
+                optional(class.dice_anomalous.map(|dice| dice.mean)),
+                optional(class.dice_anomalous.map(|dice| dice.std)),
+            ];
+            writeln!(out, "{}", fields.join(","))?;
+        }
+        Ok(())
+    })
+}
+
+/// The per-class table for people: a header and one row of cells per class (pooled metrics
+/// with 4 decimals, Dice as `mean ± std`, absent values as `n/a`).
+pub fn class_table(classes: &[ClassSummary]) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let header = vec![
+        "class",
+        "images (anomalous)",
+        "healthy pooled in",
+        "AUROC (pooled pixels)",
+        "AP",
+        "AUPRO",
+        "image AUROC",
+        "Dice (anomalous)",
+    ];
+    let number =
+        |value: Option<f64>| value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"));
+    let rows = classes
+        .iter()
+        .map(|class| {
+            vec![
+                class.class.clone(),
+                format!("{} ({})", class.n_images, class.n_anomalous_images),
+                class.n_healthy_reference.to_string(),
+                number(class.auroc_pooled),
+                number(class.ap_pooled),
+                number(class.aupro),
+                number(class.image_auroc),
+                class
+                    .dice_anomalous
+                    .map_or_else(|| "n/a".to_string(), |dice| dice.to_string()),
+            ]
+        })
+        .collect();
+    (header, rows)
+}
+
 /// Writes `summary.json` (pretty-printed; absent metrics are `null`).
 pub fn write_summary_json(path: &Path, summary: &Summary) -> Result<()> {
     write_atomically(path, |out| {
@@ -85,6 +158,18 @@ pub fn write_summary_md(path: &Path, summary: &Summary) -> Result<()> {
         writeln!(out, "\n| metric | value |\n| --- | --- |")?;
         for (label, value) in metric_lines(summary) {
             writeln!(out, "| {label} | {value} |")?;
+        }
+        if !summary.per_class.is_empty() {
+            let (header, rows) = class_table(&summary.per_class);
+            writeln!(
+                out,
+                "\n## Per class (its images with every healthy image)\n\n| {} |\n|{}",
+                header.join(" | "),
+                " --- |".repeat(header.len())
+            )?;
+            for row in rows {
+                writeln!(out, "| {} |", row.join(" | "))?;
+            }
         }
         Ok(())
     })
