@@ -31,8 +31,8 @@ pub struct TrainArgs {
     pub resume: bool,
     /// Starting values: paper (Table 6: 224 px, D 384, depth 6), demo (a small CPU model,
     /// 32 px), slices (the demo's model trained 8,000 steps for grey slices with small or faint
-    /// lesions) or texture (the demo's model at 64 px, patch 8, noise period 32); slices and
-    /// texture hold 10 % of the images out for `detect --calibrate`.
+    /// lesions) or texture (the demo's model at 64 px, patch 8, noise period 4 px, flips);
+    /// slices and texture hold 10 % of the images out for `detect --calibrate`.
     #[arg(long, default_value = "paper", value_parser = parse::<Preset>)]
     pub preset: Preset,
     /// TOML file overriding the preset (keys as in a run's config.toml).

@@ -410,8 +410,9 @@ fn the_texture_preset_trains_at_64_px_holding_out_calibration_images() {
     for line in [
         "img_size = 64",
         "patch_size = 8",
-        "frequency = 32.0",
+        "frequency = 4.0",
         "calibration_holdout = 0.1",
+        "augment = \"flips\"",
     ] {
         assert!(
             config.lines().any(|l| l.trim() == line),
