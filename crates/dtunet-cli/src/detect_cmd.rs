@@ -33,15 +33,22 @@ pub struct DetectArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Partial-diffusion depth t_λ (a step of the chain, 0..T); several, comma-separated
-    /// (100,250,400), average the maps of a reconstruction from each depth.
-    #[arg(long, default_value = "250", value_delimiter = ',')]
-    pub t_lambda: Vec<usize>,
-    /// Independent reconstructions averaged per image (batched together).
-    #[arg(long, default_value_t = 1)]
-    pub samples: usize,
-    /// Strided (DDIM-style) reverse chain with this many network evaluations instead of t_λ+1.
+    /// (100,250,400), average the maps of a reconstruction from each depth. Default: the
+    /// model's preset recipe (config.toml [detection]), else 250. So are --samples, --steps,
+    /// --smooth and --calibrate.
+    #[arg(long, value_delimiter = ',')]
+    pub t_lambda: Option<Vec<usize>>,
+    /// Independent reconstructions averaged per image (batched together) [default: the
+    /// model's recipe, else 1].
     #[arg(long)]
+    pub samples: Option<usize>,
+    /// Strided (DDIM-style) reverse chain with this many network evaluations instead of t_λ+1
+    /// [default: the model's recipe, else the full chain].
+    #[arg(long, conflicts_with = "full_chain")]
     pub steps: Option<usize>,
+    /// The full reverse chain of t_λ+1 evaluations even where the model's recipe strides it.
+    #[arg(long)]
+    pub full_chain: bool,
     /// Test images per batch.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
@@ -50,18 +57,20 @@ pub struct DetectArgs {
     /// (feature).
     #[arg(long, value_enum, default_value_t = MapKind::Se)]
     pub map: MapKind,
-    /// Binarisation: otsu, fixed:V, percentile:P or best (best pooled Dice).
-    #[arg(long, default_value = "otsu", value_parser = parse_threshold_arg)]
-    pub threshold: Threshold,
+    /// Binarisation: otsu, fixed:V, percentile:P or best (best pooled Dice) [default: otsu,
+    /// or calibrated thresholds where the model's recipe calibrates]; given, it replaces the
+    /// recipe's calibration.
+    #[arg(long, value_parser = parse_threshold_arg)]
+    pub threshold: Option<Threshold>,
     #[command(flatten)]
     pub calibration: CalibrationArgs,
     /// Keep only the largest connected component of each predicted mask.
     #[arg(long)]
     pub largest_cc: bool,
     /// Smooth every map with a Gaussian of this σ in pixels before scoring (0: none; maps/
-    /// keeps the raw maps).
-    #[arg(long, default_value_t = 0.0)]
-    pub smooth: f64,
+    /// keeps the raw maps) [default: the model's recipe, else 0].
+    #[arg(long)]
+    pub smooth: Option<f64>,
     /// Zero the maps outside the dataset's foreground (non-zero brain of BraTS slices).
     #[arg(long)]
     pub foreground: bool,
@@ -98,7 +107,8 @@ pub struct DetectArgs {
 #[derive(Debug, Args)]
 pub struct CalibrationArgs {
     /// Binarise with thresholds fitted on healthy images instead of --threshold: the training
-    /// images the model was trained without (train --calibration-holdout), or --calibration.
+    /// images the model was trained without (train --calibration-holdout), or --calibration
+    /// [default: on where the model's recipe calibrates and no --threshold is given].
     #[arg(long, conflicts_with = "threshold")]
     pub calibrate: bool,
     /// Calibrate on the healthy train split of this dataset folder (same layout and options as
@@ -203,22 +213,76 @@ fn run_shard(args: &DetectArgs, shard: Shard) -> Result<ShardManifest> {
     Ok(manifest)
 }
 
+/// The chain, sampling, smoothing and threshold settings of a detection: each flag given,
+/// else the model's recipe, else `detect`'s default.
+struct ChosenSettings {
+    t_lambdas: Vec<usize>,
+    samples: usize,
+    strided_steps: Option<usize>,
+    smooth_sigma: f64,
+    threshold: Threshold,
+    /// Calibrate on the model's held-out training images.
+    calibrate: bool,
+}
+
+impl ChosenSettings {
+    fn of(args: &DetectArgs, trained: &TrainedModel) -> Self {
+        let recipe = &trained.config.detection;
+        let recipe_calibrates = recipe.calibrate && trained.config.calibration_holdout > 0.0;
+        Self {
+            t_lambdas: args
+                .t_lambda
+                .clone()
+                .or_else(|| recipe.t_lambdas.clone())
+                .unwrap_or_else(|| vec![DEFAULT_T_LAMBDA]),
+            samples: args.samples.or(recipe.samples).unwrap_or(1),
+            strided_steps: match (args.steps, args.full_chain) {
+                (Some(steps), _) => Some(steps),
+                (None, true) => None,
+                (None, false) => recipe.strided_steps,
+            },
+            smooth_sigma: args.smooth.or(recipe.smooth_sigma).unwrap_or(0.0),
+            threshold: args.threshold.unwrap_or(Threshold::Otsu),
+            calibrate: args.calibration.calibrate
+                || (args.threshold.is_none() && recipe_calibrates),
+        }
+    }
+}
+
+/// The partial-diffusion depth without a flag or a recipe.
+const DEFAULT_T_LAMBDA: usize = 250;
+
 /// Loads the model and the dataset, builds the configuration and calibrates it when asked.
 fn prepare(args: &DetectArgs) -> Result<Prepared> {
     let device = args.backend.device(args.device_index)?;
     let trained = load_trained(&args.checkpoint, &device)?;
     let model = &trained.config.model;
     let dataset = args.dataset.open(model.img_size, model.channels)?;
+    let chosen = ChosenSettings::of(args, &trained);
+    let recipe = &trained.config.detection;
+    if !recipe.is_empty() {
+        eprintln!(
+            "the model's detection recipe (config.toml [detection]: {}) fills the flags not \
+             given",
+            recipe.describe()
+        );
+        if recipe.calibrate && trained.config.calibration_holdout == 0.0 {
+            eprintln!(
+                "the recipe's calibration is skipped: the model was trained on all its images \
+                 (calibration_holdout 0); give --calibration DIR to calibrate on other healthy images"
+            );
+        }
+    }
     let mut config = DetectConfig {
-        t_lambdas: args.t_lambda.clone(),
-        samples: args.samples,
-        strided_steps: args.steps,
+        t_lambdas: chosen.t_lambdas.clone(),
+        samples: chosen.samples,
+        strided_steps: chosen.strided_steps,
         batch_size: args.batch_size,
         map_kind: args.map.kind(),
-        threshold: args.threshold,
+        threshold: chosen.threshold,
         calibration: None,
         largest_component: args.largest_cc,
-        smooth_sigma: args.smooth,
+        smooth_sigma: chosen.smooth_sigma,
         foreground: args.foreground,
         allow_missing_masks: args.allow_missing_masks,
         seed: args.seed,
@@ -234,6 +298,7 @@ fn prepare(args: &DetectArgs) -> Result<Prepared> {
     check_output_folder(&args.out, args.overwrite)?;
     config.calibration = calibration(
         args,
+        chosen.calibrate,
         &trained,
         dataset.as_ref(),
         &config,
@@ -249,9 +314,11 @@ fn prepare(args: &DetectArgs) -> Result<Prepared> {
     })
 }
 
-/// The thresholds fitted on healthy images when `--calibrate` or `--calibration` asks.
+/// The thresholds fitted on healthy images when `--calibration` or `on_held_out`
+/// (`--calibrate` or the model's recipe) asks.
 fn calibration(
     args: &DetectArgs,
+    on_held_out: bool,
     trained: &TrainedModel,
     dataset: &dyn Dataset,
     config: &DetectConfig,
@@ -270,7 +337,7 @@ fn calibration(
             let description = format!("{} training images of {}", images.len(), folder.display());
             (images, description)
         }
-        None if args.calibrate => held_out_training_images(dataset, trained)?,
+        None if on_held_out => held_out_training_images(dataset, trained)?,
         None => return Ok(None),
     };
     progress.set_length(images.len() as u64);

@@ -681,3 +681,79 @@ fn calibrated_thresholds_come_from_held_out_or_given_healthy_images() {
     .code(2)
     .stderr(predicate::str::contains("--threshold"));
 }
+
+#[test]
+fn a_texture_preset_model_is_detected_with_its_recipe_unless_flags_say_otherwise() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let data = folder.path().join("data");
+    dtunet()
+        .args(["synth", "texture", "--size", "16", "--n-train", "20"])
+        .args(["--n-test", "4", "--out", path(&data)])
+        .assert()
+        .success();
+    let run = folder.path().join("run");
+    dtunet()
+        .args(["train", "--data", path(&data), "--layout", "mvtec"])
+        .args([
+            "--preset",
+            "texture",
+            "--img-size",
+            "16",
+            "--patch-size",
+            "4",
+        ])
+        .args(["--embed-dim", "16", "--depth", "2", "--heads", "2"])
+        .args(["--batch-size", "4", "--steps", "2", "--sample-every", "0"])
+        .args(["--out", path(&run)])
+        .assert()
+        .success();
+    let config = fs::read_to_string(run.join("config.toml")).expect("config.toml");
+    assert!(config.contains("[detection]"), "{config}");
+
+    let detect = |out: &Path, extra: &[&str]| {
+        dtunet()
+            .args(["detect", "--checkpoint", path(&run), "--data", path(&data)])
+            .args(["--layout", "mvtec", "--out", path(out)])
+            .args(extra)
+            .assert()
+            .success()
+    };
+    let recipe = folder.path().join("recipe");
+    detect(&recipe, &[]).stderr(predicate::str::contains(
+        "t_λ 150, 16 samples, strided chains of 50 steps, σ 2 px, calibrated thresholds",
+    ));
+    let settings = &record_of(&recipe)["settings"];
+    assert_eq!(
+        settings["t_lambdas"],
+        serde_json::json!([150]),
+        "{settings}"
+    );
+    assert_eq!(settings["samples"], 16, "{settings}");
+    assert_eq!(settings["strided_steps"], 50, "{settings}");
+    let summary = summary_of(&recipe);
+    assert_eq!(summary["smooth_sigma"], 2.0);
+    assert_eq!(summary["threshold"]["rule"], "calibrated", "{summary}");
+    assert_eq!(summary["threshold"]["n_images"], 2, "10 % of 20 held out");
+
+    // Flags win over the recipe; --threshold replaces its calibration.
+    let flagged = folder.path().join("flags");
+    let flags = [
+        "--t-lambda",
+        "20",
+        "--samples",
+        "2",
+        "--full-chain",
+        "--smooth",
+        "0",
+        "--threshold",
+        "otsu",
+    ];
+    detect(&flagged, &flags);
+    let settings = &record_of(&flagged)["settings"];
+    assert_eq!(settings["t_lambdas"], serde_json::json!([20]), "{settings}");
+    assert_eq!(settings["samples"], 2, "{settings}");
+    assert!(settings["strided_steps"].is_null(), "{settings}");
+    let summary = summary_of(&flagged);
+    assert_eq!(summary["smooth_sigma"], 0.0);
+    assert_eq!(summary["threshold"]["rule"], "otsu", "{summary}");
+}

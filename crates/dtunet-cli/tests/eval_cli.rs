@@ -606,7 +606,10 @@ fn classes_split_the_metrics_per_defect_kind() {
     let stain_auroc = stain["auroc_pooled"].as_f64().expect("stain AUROC");
     assert!(stain_auroc < 0.5, "the band outscores the square: {stain}");
     let stain_aupro = stain["aupro"].as_f64().expect("stain AUPRO");
-    assert!(stain_aupro < 0.1, "its square scores 0, tied with healthy pixels: {stain}");
+    assert!(
+        stain_aupro < 0.1,
+        "its square scores 0, tied with healthy pixels: {stain}"
+    );
     let pooled = json["auroc_pooled"].as_f64().expect("pooled");
     assert!(stain_auroc < pooled && pooled < 1.0, "{pooled}");
 

@@ -6,11 +6,14 @@ use dtunet::data::synth::{SynthConfig, write_dataset};
 use dtunet::data::{Channels, DataOptions, Dataset, ImageSize, Layout};
 use dtunet::losses::LossKind;
 use dtunet::models::ModelConfig;
-use dtunet::training::{Augmentation, DiffusionSettings, NoiseSettings, TrainConfig};
+use dtunet::training::{
+    Augmentation, DetectionRecipe, DiffusionSettings, NoiseSettings, TrainConfig,
+};
 use safetensors::SafeTensors;
 
 /// A short L2 run of `model` on `noise` over a 100-step cosine chain: batch 4, lr 3e-3, EMA
-/// 0.9, seed 11, a checkpoint every 2 steps (10 kept), no samples, no augmentation.
+/// 0.9, seed 11, a checkpoint every 2 steps (10 kept), no samples, no augmentation, no detection
+/// recipe.
 pub fn short_run(model: ModelConfig, noise: &str, steps: usize) -> TrainConfig {
     TrainConfig {
         model,
@@ -35,6 +38,7 @@ pub fn short_run(model: ModelConfig, noise: &str, steps: usize) -> TrainConfig {
         seed: 11,
         calibration_holdout: 0.0,
         augment: Augmentation::None,
+        detection: DetectionRecipe::default(),
     }
 }
 
