@@ -185,30 +185,9 @@ impl<'a> ClassPools<'a> {
     }
 }
 
-/// The threshold-free pooled metrics of one class.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClassPooled {
-    /// The class name.
-    pub class: String,
-    /// Images of the class.
-    pub n_images: usize,
-    /// Images of the class whose mask has an anomalous pixel.
-    pub n_anomalous_images: usize,
-    /// Healthy images of the whole set pooled with them.
-    pub n_healthy_reference: usize,
-    /// Pooled pixel AUROC.
-    pub auroc_pooled: Option<f64>,
-    /// Pooled average precision.
-    pub ap_pooled: Option<f64>,
-    /// AUPRO up to FPR 0.3.
-    pub aupro: Option<f64>,
-    /// Image AUROC (map maximum) of the class's images against the healthy ones.
-    pub image_auroc: Option<f64>,
-}
-
-/// One class in `summary.json` (`per_class`) and `per_class.csv`.
+/// The threshold-free pooled metrics of one class: its images with every healthy image.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ClassSummary {
+pub struct ClassPooled {
     /// The class name (the MVTec defect folder).
     pub class: String,
     /// Images of the class.
@@ -223,8 +202,17 @@ pub struct ClassSummary {
     pub ap_pooled: Option<f64>,
     /// AUPRO (FPR ≤ 0.3) over the same images.
     pub aupro: Option<f64>,
-    /// Image AUROC of the class's images against the healthy images.
+    /// Image AUROC (map maximum) of the class's images against the healthy ones.
     pub image_auroc: Option<f64>,
+}
+
+/// One class in `summary.json` (`per_class`, the fields of both parts side by side) and
+/// `per_class.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassSummary {
+    /// The threshold-free metrics.
+    #[serde(flatten)]
+    pub pooled: ClassPooled,
     /// Per-image Dice over the class's anomalous images, at the set's threshold.
     pub dice_anomalous: Option<MeanStd>,
 }
@@ -254,14 +242,7 @@ pub fn class_summaries(
                 })?
                 .summary;
             Ok(ClassSummary {
-                class: class.class,
-                n_images: class.n_images,
-                n_anomalous_images: class.n_anomalous_images,
-                n_healthy_reference: class.n_healthy_reference,
-                auroc_pooled: class.auroc_pooled,
-                ap_pooled: class.ap_pooled,
-                aupro: class.aupro,
-                image_auroc: class.image_auroc,
+                pooled: class,
                 dice_anomalous,
             })
         })

@@ -87,15 +87,16 @@ pub fn write_per_class_csv(path: &Path, classes: &[ClassSummary]) -> Result<()> 
     write_atomically(path, |out| {
         writeln!(out, "{}", PER_CLASS_CSV_COLUMNS.join(","))?;
         for class in classes {
+            let pooled = &class.pooled;
             let fields = [
-                csv_text(&class.class),
-                class.n_images.to_string(),
-                class.n_anomalous_images.to_string(),
-                class.n_healthy_reference.to_string(),
-                optional(class.auroc_pooled),
-                optional(class.ap_pooled),
-                optional(class.aupro),
-                optional(class.image_auroc),
+                csv_text(&pooled.class),
+                pooled.n_images.to_string(),
+                pooled.n_anomalous_images.to_string(),
+                pooled.n_healthy_reference.to_string(),
+                optional(pooled.auroc_pooled),
+                optional(pooled.ap_pooled),
+                optional(pooled.aupro),
+                optional(pooled.image_auroc),
                 optional(class.dice_anomalous.map(|dice| dice.mean)),
                 optional(class.dice_anomalous.map(|dice| dice.std)),
             ];
@@ -123,14 +124,15 @@ pub fn class_table(classes: &[ClassSummary]) -> (Vec<&'static str>, Vec<Vec<Stri
     let rows = classes
         .iter()
         .map(|class| {
+            let pooled = &class.pooled;
             vec![
-                class.class.clone(),
-                format!("{} ({})", class.n_images, class.n_anomalous_images),
-                class.n_healthy_reference.to_string(),
-                number(class.auroc_pooled),
-                number(class.ap_pooled),
-                number(class.aupro),
-                number(class.image_auroc),
+                pooled.class.clone(),
+                format!("{} ({})", pooled.n_images, pooled.n_anomalous_images),
+                pooled.n_healthy_reference.to_string(),
+                number(pooled.auroc_pooled),
+                number(pooled.ap_pooled),
+                number(pooled.aupro),
+                number(pooled.image_auroc),
                 class
                     .dice_anomalous
                     .map_or_else(|| "n/a".to_string(), |dice| dice.to_string()),
