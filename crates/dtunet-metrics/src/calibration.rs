@@ -159,14 +159,27 @@ impl CalibratedThresholds {
     /// # Errors
     /// An empty map or a non-finite score.
     pub fn binarize(&self, map: &[f32]) -> Result<Vec<bool>> {
+        Ok(self.threshold_and_mask(map)?.1)
+    }
+
+    /// [`CalibratedThresholds::pixel_threshold_for`] the map and its
+    /// [`CalibratedThresholds::binarize`] mask at once (Otsu runs once per map).
+    ///
+    /// # Shapes
+    /// `map` and the mask: `[height · width]`.
+    ///
+    /// # Errors
+    /// An empty map or a non-finite score.
+    pub fn threshold_and_mask(&self, map: &[f32]) -> Result<(f64, Vec<bool>)> {
+        let pixel_threshold = self.pixel_threshold_for(map)?;
         if let Some(image_threshold) = self.image
             && f64::from(image_score(map)?) <= image_threshold
         {
-            return Ok(vec![false; map.len()]);
+            return Ok((pixel_threshold, vec![false; map.len()]));
         }
-        Ok(crate::threshold::binarize(
-            map,
-            self.pixel_threshold_for(map)?,
+        Ok((
+            pixel_threshold,
+            crate::threshold::binarize(map, pixel_threshold),
         ))
     }
 }
@@ -254,6 +267,10 @@ mod tests {
         let otsu = otsu_threshold(&anomalous).expect("otsu");
         assert!(otsu > 0.2, "{otsu}");
         assert_eq!(floored.pixel_threshold_for(&anomalous).expect("t"), otsu);
+        assert_eq!(
+            floored.threshold_and_mask(&anomalous).expect("both"),
+            (otsu, floored.binarize(&anomalous).expect("mask"))
+        );
         assert_eq!(calibrated.pixel_threshold_for(&anomalous).expect("t"), 0.15);
         assert_eq!(
             floored.binarize(&anomalous).expect("mask"),

@@ -312,15 +312,10 @@ pub fn binarize_sample(
             (chosen.value, chosen.binarize(&sample.map))
         }
         Binarization::Pooled(chosen) => (chosen.value, chosen.binarize(&sample.map)),
-        Binarization::Calibrated(calibration) => {
-            let thresholds = &calibration.thresholds;
-            (
-                thresholds
-                    .pixel_threshold_for(&sample.map)
-                    .map_err(metric)?,
-                thresholds.binarize(&sample.map).map_err(metric)?,
-            )
-        }
+        Binarization::Calibrated(calibration) => calibration
+            .thresholds
+            .threshold_and_mask(&sample.map)
+            .map_err(metric)?,
     };
     if keep_largest_component {
         predicted = largest_component(&predicted, sample.shape.plane()).map_err(metric)?;
