@@ -128,13 +128,13 @@ pub fn detect(
     let count = dataset.len(Split::Test);
     let reconstructed =
         reconstruct_test_images(trained, dataset, config, schedule, None, device, progress)?;
-    let scoring = ScoringSettings::of(config, dataset);
-    write_class_json(&config.out.join(CLASSES_FILE), &scoring.classes)?;
-    let eval = evaluate(&scoring.eval_config(&config.out), &|step| {
+    let settings = RunSettings::of(trained, dataset, config);
+    write_class_json(&config.out.join(CLASSES_FILE), &settings.scoring.classes)?;
+    let eval = evaluate(&settings.scoring.eval_config(&config.out), &|step| {
         progress(DetectProgress::Eval(step))
     })?;
     DetectRecord {
-        settings: RunSettings::of(trained, dataset, config),
+        settings,
         reconstruction_seconds: reconstructed.seconds,
         shards: 1,
     }
