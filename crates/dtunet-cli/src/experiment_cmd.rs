@@ -12,7 +12,8 @@ use dtunet::data::synth::{Lesions, Material, SynthConfig, SynthKind, write_datas
 use dtunet::data::{Dataset, Split};
 use dtunet::detection::{DetectProgress, detect, load_trained};
 use dtunet::evaluate::{
-    ClassOfStem, DEFAULT_MAX_EXACT_PIXELS, EvalConfig, MapSource, evaluate, parse_threshold,
+    CLASSES_FILE, ClassOfStem, DEFAULT_MAX_EXACT_PIXELS, EvalConfig, MapSource, evaluate,
+    parse_threshold, read_class_json,
 };
 use dtunet::experiment::plan::PLAN_FILE;
 use dtunet::experiment::report::StudyResults;
@@ -526,6 +527,7 @@ impl CellWork for BurnWork {
         let outputs = outputs?;
         Ok(CellScores {
             metrics: Metric::all_of(&outputs.eval.summary),
+            per_class: Metric::per_class_of(&outputs.eval.summary),
             seconds: outputs.reconstruction_seconds,
         })
     }
@@ -533,6 +535,12 @@ impl CellWork for BurnWork {
     fn rescore(&mut self, cell: &Cell, source: &Path, out: &Path) -> dtunet::Result<CellScores> {
         let started = Instant::now();
         let detect = &cell.detect;
+        let classes_file = source.join(CLASSES_FILE);
+        let classes = if classes_file.is_file() {
+            read_class_json(&classes_file)?
+        } else {
+            ClassOfStem::new()
+        };
         let maps = if detect.foreground {
             MapSource::Maps(source.join("maps"))
         } else {
@@ -552,12 +560,13 @@ impl CellWork for BurnWork {
                 out: out.to_path_buf(),
                 overwrite: true,
                 max_exact_pixels: DEFAULT_MAX_EXACT_PIXELS,
-                classes: ClassOfStem::new(),
+                classes,
             },
             &|_| {},
         )?;
         Ok(CellScores {
             metrics: Metric::all_of(&eval.summary),
+            per_class: Metric::per_class_of(&eval.summary),
             seconds: started.elapsed().as_secs_f64(),
         })
     }

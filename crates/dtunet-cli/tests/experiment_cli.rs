@@ -179,6 +179,22 @@ fn a_study_killed_mid_training_resumes_and_records_every_cell_once() {
         report.contains("cells/loss-l1/detect/report.html"),
         "links each cell"
     );
+    // The test set's one class (tumor), per cell, equal to the cell's pooled metrics.
+    let per_class = data_rows(&out.join("per_class.csv"));
+    assert_eq!(per_class.len(), 2, "{per_class:?}");
+    for (row, cell) in per_class.iter().zip(["loss-l1", "loss-l2"]) {
+        let pooled: serde_json::Value = serde_json::from_str(
+            &fs::read_to_string(out.join("cells").join(cell).join("detect/summary.json"))
+                .expect("summary.json"),
+        )
+        .expect("json");
+        let auroc = pooled["auroc_pooled"].as_f64().expect("pooled AUROC");
+        assert!(
+            row.starts_with(&format!("{cell},tumor,{auroc},")),
+            "{row} vs {auroc}"
+        );
+    }
+    assert!(report.contains("<h2>Per class</h2>"), "per-class section");
     let log = fs::read_to_string(out.join("study.log")).expect("study.log");
     assert_eq!(log.matches("session starts").count(), 2, "{log}");
 
@@ -232,6 +248,32 @@ fn shards_of_a_study_merge_into_one_report() {
     let rows = data_rows(&merged.join("results.csv"));
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|row| row.contains(",done,")), "{rows:?}");
+}
+
+#[test]
+fn a_rescored_cell_keeps_the_classes_of_the_detection_it_scores() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let study = folder.path().join("maps.toml");
+    let text = MICRO_STUDY
+        .replace("loss = [\"l1\", \"l2\"]", "map = [\"se\", \"ae\"]")
+        .replace("rows = [\"loss\"]", "rows = [\"map\"]");
+    let text = &text[..text.find("[labels]").expect("labels")];
+    fs::write(&study, text).expect("study file");
+    let out = folder.path().join("study");
+    dtunet()
+        .args(run_args(&study, &out, &["--steps", "10"]))
+        .assert()
+        .success();
+    let rescored: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(out.join("cells/map-ae/result.json")).expect("result.json"),
+    )
+    .expect("json");
+    assert_eq!(rescored["reconstructions_from"], "map-se");
+    let aupro = rescored["per_class"]["tumor"]["aupro"]["mean"].as_f64();
+    assert_eq!(aupro, rescored["metrics"]["aupro"]["mean"].as_f64());
+    let per_class = data_rows(&out.join("per_class.csv"));
+    assert_eq!(per_class.len(), 2, "{per_class:?}");
+    assert!(per_class[1].starts_with("map-ae,tumor,"), "{per_class:?}");
 }
 
 #[test]

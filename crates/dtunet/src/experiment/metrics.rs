@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::evaluate::Summary;
+use crate::evaluate::{ClassSummary, Summary};
 use dtunet_metrics::MeanStd;
 
 /// A metric of a cell, as tables and plots name it.
@@ -156,7 +156,54 @@ impl Metric {
             .filter_map(|metric| Some((metric.name().to_string(), metric.of(summary)?)))
             .collect()
     }
+
+    /// The metrics a class of the set is scored on ([`ClassSummary`]), in the column order
+    /// of a study's `per_class.csv`.
+    pub const PER_CLASS: [Metric; 5] = [
+        Metric::AurocPooled,
+        Metric::Ap,
+        Metric::Aupro,
+        Metric::ImageAuroc,
+        Metric::DiceAnomalous,
+    ];
+
+    /// The metric's value for one class (`None` for a metric not in [`Metric::PER_CLASS`] or
+    /// that the class does not define).
+    pub fn of_class(self, class: &ClassSummary) -> Option<MetricValue> {
+        let pooled = &class.pooled;
+        match self {
+            Metric::AurocPooled => pooled.auroc_pooled.map(MetricValue::single),
+            Metric::Ap => pooled.ap_pooled.map(MetricValue::single),
+            Metric::Aupro => pooled.aupro.map(MetricValue::single),
+            Metric::ImageAuroc => pooled.image_auroc.map(MetricValue::single),
+            Metric::DiceAnomalous => class
+                .dice_anomalous
+                .as_ref()
+                .map(|dice| MetricValue::spread(dice.mean, dice.std, dice.count)),
+            _ => None,
+        }
+    }
+
+    /// Class → metric name → value, for every class of the summary (empty when the detection
+    /// had no classes).
+    pub fn per_class_of(summary: &Summary) -> ClassMetrics {
+        summary
+            .per_class
+            .iter()
+            .map(|class| {
+                let metrics = Metric::PER_CLASS
+                    .into_iter()
+                    .filter_map(|metric| Some((metric.name().to_string(), metric.of_class(class)?)))
+                    .collect();
+                (class.pooled.class.clone(), metrics)
+            })
+            .collect()
+    }
 }
+
+/// A cell's metrics per class of the test set (MVTec: the defect type): class → metric name →
+/// value.
+pub type ClassMetrics = BTreeMap<String, BTreeMap<String, MetricValue>>;
 
 impl FromStr for Metric {
     type Err = String;
@@ -278,6 +325,9 @@ pub struct CellRecord {
     pub reconstructions_from: Option<String>,
     /// Metric name → value.
     pub metrics: BTreeMap<String, MetricValue>,
+    /// The metrics of each class of the test set (absent when the detection had none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_class: ClassMetrics,
     /// Training seconds of the model (all sessions).
     pub train_seconds: Option<f64>,
     /// Mean training loss over the last 10 % of the steps.
@@ -293,6 +343,14 @@ impl CellRecord {
     pub fn metric(&self, metric: Metric) -> Option<MetricValue> {
         match self.status {
             CellStatus::Done => self.metrics.get(metric.name()).copied(),
+            CellStatus::Failed => None,
+        }
+    }
+
+    /// The value of `metric` for `class`, when the cell finished and the class defines it.
+    pub fn class_metric(&self, class: &str, metric: Metric) -> Option<MetricValue> {
+        match self.status {
+            CellStatus::Done => self.per_class.get(class)?.get(metric.name()).copied(),
             CellStatus::Failed => None,
         }
     }

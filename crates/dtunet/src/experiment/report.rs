@@ -1,6 +1,7 @@
 //! A study's outputs from its recorded cells — one folder, or the folders of several shards
-//! merged: `results.csv` (one row per cell), `table.md`, `table.csv`, `table.tex`, one plot per
-//! metric (`plot-<metric>.png`) and `report.html`.
+//! merged: `results.csv` (one row per cell), `per_class.csv` (one row per cell and class of the
+//! test set, when it has classes), `table.md`, `table.csv`, `table.tex`, one plot per metric
+//! (`plot-<metric>.png`) and `report.html`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -144,6 +145,8 @@ impl StudyResults {
 pub struct StudyOutputs {
     /// `results.csv`.
     pub results_csv: PathBuf,
+    /// `per_class.csv`, when a finished cell has metrics per class.
+    pub per_class_csv: Option<PathBuf>,
     /// `table.md` (also printed by the CLI).
     pub table_md: PathBuf,
     /// The table in Markdown.
@@ -167,6 +170,10 @@ pub fn write_outputs(results: &StudyResults, out: &Path) -> Result<StudyOutputs>
         Ok(path)
     };
     let results_csv = write("results.csv", &results_csv(results))?;
+    let per_class_csv = match per_class_csv(results) {
+        Some(text) => Some(write(PER_CLASS_CSV, &text)?),
+        None => None,
+    };
     let table = build_table(results);
     let table_text = render_markdown(&table);
     let table_md = write("table.md", &table_text)?;
@@ -176,6 +183,7 @@ pub fn write_outputs(results: &StudyResults, out: &Path) -> Result<StudyOutputs>
     let report_html = write("report.html", &render_report(results, &table, &plots, out))?;
     Ok(StudyOutputs {
         results_csv,
+        per_class_csv,
         table_md,
         table_text,
         plots,
@@ -254,6 +262,102 @@ fn results_csv(results: &StudyResults) -> String {
         );
     }
     text
+}
+
+/// The study's metrics per class of the test set.
+const PER_CLASS_CSV: &str = "per_class.csv";
+
+/// The classes of the test set over every finished cell, in name order.
+fn classes_of(results: &StudyResults) -> Vec<&str> {
+    let classes: std::collections::BTreeSet<&str> = results
+        .records
+        .values()
+        .filter(|located| located.record.status == CellStatus::Done)
+        .flat_map(|located| located.record.per_class.keys().map(String::as_str))
+        .collect();
+    classes.into_iter().collect()
+}
+
+/// One row per finished cell and class of its test set, in plan order: the metrics of
+/// [`Metric::PER_CLASS`] (mean, and std where it is a mean); `None` when no cell has classes.
+fn per_class_csv(results: &StudyResults) -> Option<String> {
+    if classes_of(results).is_empty() {
+        return None;
+    }
+    let mut text = String::from("cell,class");
+    for metric in Metric::PER_CLASS {
+        match metric {
+            Metric::DiceAnomalous => {
+                let _ = write!(text, ",{0}_mean,{0}_std", metric.name());
+            }
+            _ => {
+                let _ = write!(text, ",{}", metric.name());
+            }
+        }
+    }
+    text.push('\n');
+    let number = |value: Option<f64>| value.map(|v| v.to_string()).unwrap_or_default();
+    for cell in &results.cells {
+        let Some(located) = results.records.get(&cell.id) else {
+            continue;
+        };
+        for class in located.record.per_class.keys() {
+            let _ = write!(text, "{},{}", csv_text(&cell.id), csv_text(class));
+            for metric in Metric::PER_CLASS {
+                let value = located.record.class_metric(class, metric);
+                let _ = write!(text, ",{}", number(value.map(|v| v.mean)));
+                if metric == Metric::DiceAnomalous {
+                    let _ = write!(text, ",{}", number(value.and_then(|v| v.std)));
+                }
+            }
+            text.push('\n');
+        }
+    }
+    Some(text)
+}
+
+/// The "Per class" section of `report.html`: AUPRO and pixel AUROC of each finished cell (rows)
+/// for each class of the test set (columns); empty when no cell has classes.
+fn render_per_class(results: &StudyResults) -> String {
+    let classes = classes_of(results);
+    if classes.is_empty() {
+        return String::new();
+    }
+    let mut section = String::from(
+        "<h2>Per class</h2>\n<p>Each class's anomalous images pooled with every healthy image \
+         of the set: AUPRO / pixel AUC (all metrics in \
+         <a href=\"per_class.csv\">per_class.csv</a>).</p>\n<table>\n<thead><tr><th>cell</th>",
+    );
+    for class in &classes {
+        let _ = write!(section, "<th>{}</th>", escape(class));
+    }
+    section.push_str("</tr></thead>\n<tbody>\n");
+    for cell in &results.cells {
+        let Some(located) = results.records.get(&cell.id) else {
+            continue;
+        };
+        if located.record.per_class.is_empty() {
+            continue;
+        }
+        let _ = write!(section, "<tr><td>{}</td>", escape(&cell.id));
+        for class in &classes {
+            let value = |metric: Metric| {
+                located
+                    .record
+                    .class_metric(class, metric)
+                    .map_or_else(|| "–".to_string(), |value| format!("{:.4}", value.mean))
+            };
+            let _ = write!(
+                section,
+                "<td>{} / {}</td>",
+                value(Metric::Aupro),
+                value(Metric::AurocPooled)
+            );
+        }
+        section.push_str("</tr>\n");
+    }
+    section.push_str("</tbody>\n</table>\n");
+    section
 }
 
 /// The mean of `metric` over the finished cells among `cells` (seeds averaged).
@@ -489,6 +593,7 @@ fn render_report(results: &StudyResults, table: &Table, plots: &[PathBuf], out: 
         );
     }
     page.push_str("</tbody>\n</table>\n");
+    page.push_str(&render_per_class(results));
     let _ = writeln!(
         page,
         "<p>Files: <a href=\"results.csv\">results.csv</a>, <a href=\"table.md\">table.md</a>, \

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::metrics::{CellRecord, CellStatus, MetricValue};
+use super::metrics::{CellRecord, CellStatus, ClassMetrics, MetricValue};
 use super::plan::{Cell, Plan, Shard, Training};
 use super::report::{StudyResults, write_outputs};
 use crate::error::{DtunetError, Result};
@@ -47,6 +47,8 @@ pub struct TrainedModelInfo {
 pub struct CellScores {
     /// Metric name → value.
     pub metrics: BTreeMap<String, MetricValue>,
+    /// The metrics of each class of the test set (empty when it has none).
+    pub per_class: ClassMetrics,
     /// Seconds spent.
     pub seconds: f64,
 }
@@ -237,6 +239,10 @@ pub fn run_study(
                     .as_ref()
                     .map(|scores| scores.metrics.clone())
                     .unwrap_or_default(),
+                per_class: outcome
+                    .as_ref()
+                    .map(|scores| scores.per_class.clone())
+                    .unwrap_or_default(),
                 train_seconds: trained_info.map(|info| info.seconds),
                 tail_loss: trained_info.map(|info| info.tail_loss),
                 detect_seconds: outcome.as_ref().ok().map(|scores| scores.seconds),
@@ -394,8 +400,14 @@ metrics = ["dice"]
             (_, Some("se")) => 0.6,
             _ => 0.61,
         };
+        let aupro = |value: f64| [("aupro".to_string(), MetricValue::single(value))].into();
         CellScores {
             metrics: [("dice".to_string(), MetricValue::spread(dice, 0.1, 10))].into(),
+            per_class: [
+                ("crack".to_string(), aupro(dice + 0.2)),
+                ("stain".to_string(), aupro(dice - 0.2)),
+            ]
+            .into(),
             seconds: 0.5,
         }
     }
@@ -476,6 +488,25 @@ metrics = ["dice"]
             table.contains("| l2 + ae | **0.6100 ± 0.1000** |"),
             "{table}"
         );
+        let per_class = fs::read_to_string(folder.path().join("per_class.csv")).expect("csv");
+        assert!(
+            per_class.contains("\nloss-l2_map-ae,crack,,,0.81,,,\n")
+                && per_class.contains("\nloss-l2_map-ae,stain,,,0.41,,,\n"),
+            "{per_class}"
+        );
+        let record: CellRecord = serde_json::from_str(
+            &fs::read_to_string(
+                folder
+                    .path()
+                    .join(CELLS_FOLDER)
+                    .join("loss-l1_map-se")
+                    .join(RESULT_FILE),
+            )
+            .expect("result.json"),
+        )
+        .expect("a record");
+        let stain = record.class_metric("stain", super::super::Metric::Aupro);
+        assert!((stain.expect("recorded").mean - 0.1).abs() < 1e-12);
         let log = fs::read_to_string(folder.path().join(LOG_FILE)).expect("log");
         assert!(
             log.contains("model loss-l1 (2000 steps) serves 2 cell(s)"),
