@@ -3,7 +3,7 @@
 //! test set, when it has classes), `table.md`, `table.csv`, `table.tex`, one plot per metric
 //! (`plot-<metric>.png`) and `report.html`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -269,7 +269,7 @@ const PER_CLASS_CSV: &str = "per_class.csv";
 
 /// The classes of the test set over every finished cell, in name order.
 fn classes_of(results: &StudyResults) -> Vec<&str> {
-    let classes: std::collections::BTreeSet<&str> = results
+    let classes: BTreeSet<&str> = results
         .records
         .values()
         .filter(|located| located.record.status == CellStatus::Done)
