@@ -31,7 +31,8 @@ pub struct TrainArgs {
     pub resume: bool,
     /// Starting values: paper (Table 6: 224 px, D 384, depth 6), demo (a small CPU model,
     /// 32 px), slices (the demo's model trained 8,000 steps for grey slices with small or faint
-    /// lesions) or texture (the demo's model at 64 px, patch 8, noise period 4 px, flips);
+    /// lesions) or texture (the demo's model at 64 px, patch 8, noise period 4 px, flips; with
+    /// --img-size, a patch of at least 8 px giving at most 16 × 16 tokens: 16 px at 256 px);
     /// slices and texture hold 10 % of the images out for `detect --calibrate`.
     #[arg(long, default_value = "paper", value_parser = parse::<Preset>)]
     pub preset: Preset,
@@ -234,13 +235,17 @@ pub fn resolve_config(args: &TrainArgs) -> Result<TrainConfig> {
     configured(args.preset, args.config.as_deref(), &args.overrides)
 }
 
-/// `preset`, overridden by the TOML file `config`, then by the flags; validated.
+/// `preset` (at `--img-size` when given: [`TrainConfig::preset_at_size`]), overridden by the
+/// TOML file `config`, then by the flags; validated.
 pub fn configured(
     preset: Preset,
     config: Option<&std::path::Path>,
     overrides: &TrainOverrides,
 ) -> Result<TrainConfig> {
-    let mut resolved = TrainConfig::preset(preset);
+    let mut resolved = match overrides.img_size {
+        Some(size) => TrainConfig::preset_at_size(preset, size),
+        None => TrainConfig::preset(preset),
+    };
     if let Some(path) = config {
         resolved = TrainConfig::from_toml_file(path, &resolved)?;
     }

@@ -419,6 +419,32 @@ fn the_texture_preset_trains_at_64_px_holding_out_calibration_images() {
             "{line} in\n{config}"
         );
     }
+    // Larger images keep at most 16 × 16 tokens unless --patch-size says otherwise.
+    for (flags, patch) in [
+        (&[][..], "patch_size = 16"),
+        (&["--patch-size", "32"], "patch_size = 32"),
+    ] {
+        let large = folder.path().join(format!("large{}", flags.len()));
+        let cheap = "--steps 1 --sample-every 0 --noise gauss --embed-dim 16 --heads 2";
+        dtunet()
+            .args(["train", "--layout", "mvtec", "--preset", "texture"])
+            .args(["--img-size", "256"])
+            .args(cheap.split(' '))
+            .args(flags)
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&large)
+            .assert()
+            .success();
+        let config = fs::read_to_string(large.join("config.toml")).expect("config.toml");
+        for line in ["img_size = 256", patch] {
+            assert!(
+                config.lines().any(|l| l.trim() == line),
+                "{line} in\n{config}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -179,6 +179,15 @@ const SLICES_STEPS: usize = 8000;
 /// 32 / 16 / 8 / 4 px at t_λ 250, and the synthetic textures gain too (BENCHMARKS.md).
 const TEXTURE_NOISE_PERIOD_PX: f64 = 4.0;
 
+/// Tokens per side [`Preset::Texture`] keeps at most when it is asked for larger images
+/// ([`TrainConfig::preset_at_size`]): synthetic leather at 128 px (patch 8) and at 256 px
+/// (patch 16) reaches AUPRO 0.972 / 0.975 in 6.7 / 9.8 min of training on 2 cores, where
+/// patch 8 at 256 px (32 × 32 tokens) takes 2.9 s a step, ≈ 1.6 h (BENCHMARKS.md).
+const TEXTURE_MAX_TOKENS_PER_SIDE: usize = 16;
+
+/// Smallest patch size of [`Preset::Texture`] (its 64 px model's).
+const TEXTURE_MIN_PATCH_PX: usize = 8;
+
 /// How [`Preset::Slices`] models are detected: 16 strided 50-step chains at t_λ 250, maps
 /// smoothed by σ 0.7 px, thresholds calibrated (on the mixed brains pooled AUROC 0.965, Dice
 /// over the tumour images 0.417 with 0.7 % of the healthy pixels flagged; BENCHMARKS.md).
@@ -299,6 +308,25 @@ impl TrainConfig {
                 }
             }
         }
+    }
+
+    /// The configuration of `preset` for images of `img_size` px: the preset with that image
+    /// size, and for [`Preset::Texture`] the smallest patch size of at least 8 px that divides
+    /// the image into at most 16 × 16 tokens (8 px up to 128 px, 16 px at 256 px), so that
+    /// training time grows with the image only as far as the token grid does. The other presets
+    /// keep their patch size.
+    pub fn preset_at_size(preset: Preset, img_size: usize) -> Self {
+        let mut config = Self::preset(preset);
+        config.model.img_size = img_size;
+        if preset == Preset::Texture {
+            let least = img_size
+                .div_ceil(TEXTURE_MAX_TOKENS_PER_SIDE)
+                .max(TEXTURE_MIN_PATCH_PX);
+            if let Some(patch) = (least..=img_size).find(|patch| img_size % patch == 0) {
+                config.model.patch_size = patch;
+            }
+        }
+        config
     }
 
     /// Reads a TOML file over `base`: keys the file sets replace `base`'s values (tables merge
@@ -444,6 +472,40 @@ mod tests {
             .expect_err("unknown")
             .to_string();
         assert!(error.contains("paper, demo, slices or texture"), "{error}");
+    }
+
+    #[test]
+    fn the_texture_preset_keeps_at_most_16_tokens_a_side_at_larger_sizes() {
+        let patch = |preset, size| TrainConfig::preset_at_size(preset, size).model.patch_size;
+        let sizes = [
+            (64, 8),
+            (128, 8),
+            (224, 14),
+            (256, 16),
+            (512, 32),
+            (200, 20),
+        ];
+        for (size, expected) in sizes {
+            let config = TrainConfig::preset_at_size(Preset::Texture, size);
+            assert_eq!(
+                (config.model.img_size, patch(Preset::Texture, size)),
+                (size, expected)
+            );
+            config.validate().expect("a valid configuration");
+        }
+        assert_eq!(
+            TrainConfig::preset_at_size(Preset::Texture, 64),
+            TrainConfig::preset(Preset::Texture)
+        );
+        assert_eq!(
+            patch(Preset::Demo, 256),
+            4,
+            "other presets keep their patch"
+        );
+        assert_eq!(
+            patch(Preset::Paper, 256),
+            TrainConfig::default().model.patch_size
+        );
     }
 
     #[test]
