@@ -322,7 +322,7 @@ impl TrainConfig {
             let least = img_size
                 .div_ceil(TEXTURE_MAX_TOKENS_PER_SIDE)
                 .max(TEXTURE_MIN_PATCH_PX);
-            if let Some(patch) = (least..=img_size).find(|patch| img_size % patch == 0) {
+            if let Some(patch) = (least..=img_size).find(|patch| img_size.is_multiple_of(*patch)) {
                 config.model.patch_size = patch;
             }
         }
