@@ -525,11 +525,10 @@ impl CellWork for BurnWork {
         progress.finish_and_clear();
         self.multi.remove(&progress);
         let outputs = outputs?;
-        Ok(CellScores {
-            metrics: Metric::all_of(&outputs.eval.summary),
-            per_class: Metric::per_class_of(&outputs.eval.summary),
-            seconds: outputs.reconstruction_seconds,
-        })
+        Ok(CellScores::of(
+            &outputs.eval.summary,
+            outputs.reconstruction_seconds,
+        ))
     }
 
     fn rescore(&mut self, cell: &Cell, source: &Path, out: &Path) -> dtunet::Result<CellScores> {
@@ -564,11 +563,10 @@ impl CellWork for BurnWork {
             },
             &|_| {},
         )?;
-        Ok(CellScores {
-            metrics: Metric::all_of(&eval.summary),
-            per_class: Metric::per_class_of(&eval.summary),
-            seconds: started.elapsed().as_secs_f64(),
-        })
+        Ok(CellScores::of(
+            &eval.summary,
+            started.elapsed().as_secs_f64(),
+        ))
     }
 }
 

@@ -12,10 +12,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::metrics::{CellRecord, CellStatus, ClassMetrics, MetricValue};
+use super::metrics::{CellRecord, CellStatus, ClassMetrics, Metric, MetricValue};
 use super::plan::{Cell, Plan, Shard, Training};
 use super::report::{StudyResults, write_outputs};
 use crate::error::{DtunetError, Result};
+use crate::evaluate::Summary;
 use crate::io::{TimedLog, write_atomically};
 
 /// Folder of a study folder that holds one folder per cell.
@@ -51,6 +52,18 @@ pub struct CellScores {
     pub per_class: ClassMetrics,
     /// Seconds spent.
     pub seconds: f64,
+}
+
+impl CellScores {
+    /// Every metric of a detection's `summary`, as a whole and per class, with the `seconds`
+    /// it took.
+    pub fn of(summary: &Summary, seconds: f64) -> Self {
+        Self {
+            metrics: Metric::all_of(summary),
+            per_class: Metric::per_class_of(summary),
+            seconds,
+        }
+    }
 }
 
 /// The work behind the cells (the CLI trains and detects with Burn; tests use a stand-in).
