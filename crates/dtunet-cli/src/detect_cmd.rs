@@ -223,12 +223,15 @@ struct ChosenSettings {
     threshold: Threshold,
     /// Calibrate on the model's held-out training images.
     calibrate: bool,
+    /// The recipe calibrates but the model held no training images out for it.
+    recipe_calibration_skipped: bool,
 }
 
 impl ChosenSettings {
     fn of(args: &DetectArgs, trained: &TrainedModel) -> Self {
         let recipe = &trained.config.detection;
-        let recipe_calibrates = recipe.calibrate && trained.config.calibration_holdout > 0.0;
+        let nothing_held_out = trained.config.calibration_holdout == 0.0;
+        let recipe_calibrates = recipe.calibrate && !nothing_held_out;
         Self {
             t_lambdas: args
                 .t_lambda
@@ -245,6 +248,7 @@ impl ChosenSettings {
             threshold: args.threshold.unwrap_or(Threshold::Otsu),
             calibrate: args.calibration.calibrate
                 || (args.threshold.is_none() && recipe_calibrates),
+            recipe_calibration_skipped: recipe.calibrate && nothing_held_out,
         }
     }
 }
@@ -266,7 +270,7 @@ fn prepare(args: &DetectArgs) -> Result<Prepared> {
              given",
             recipe.describe()
         );
-        if recipe.calibrate && trained.config.calibration_holdout == 0.0 {
+        if chosen.recipe_calibration_skipped {
             eprintln!(
                 "the recipe's calibration is skipped: the model was trained on all its images \
                  (calibration_holdout 0); give --calibration DIR to calibrate on other healthy images"

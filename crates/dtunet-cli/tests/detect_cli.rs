@@ -756,4 +756,35 @@ fn a_texture_preset_model_is_detected_with_its_recipe_unless_flags_say_otherwise
     let summary = summary_of(&flagged);
     assert_eq!(summary["smooth_sigma"], 0.0);
     assert_eq!(summary["threshold"]["rule"], "otsu", "{summary}");
+
+    // A model trained on all its images has none to calibrate on: the recipe says so and
+    // falls back to Otsu, keeping the rest of the recipe.
+    let whole = folder.path().join("whole");
+    let config = fs::read_to_string(run.join("config.toml")).expect("config.toml");
+    fs::create_dir_all(&whole).expect("folder");
+    fs::copy(
+        run.join("model.safetensors"),
+        whole.join("model.safetensors"),
+    )
+    .expect("weights");
+    let config = config.replace("calibration_holdout = 0.1", "calibration_holdout = 0.0");
+    fs::write(whole.join("config.toml"), config).expect("config.toml");
+    let skipped = folder.path().join("skipped");
+    dtunet()
+        .args([
+            "detect",
+            "--checkpoint",
+            path(&whole),
+            "--data",
+            path(&data),
+        ])
+        .args(["--layout", "mvtec", "--out", path(&skipped)])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "the recipe's calibration is skipped",
+        ));
+    let summary = summary_of(&skipped);
+    assert_eq!(summary["threshold"]["rule"], "otsu", "{summary}");
+    assert_eq!(summary["smooth_sigma"], 2.0);
 }
